@@ -1,0 +1,1 @@
+"""Metric suite, ablation runner and paper-ready reports."""

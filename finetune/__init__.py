@@ -1,0 +1,1 @@
+"""SFT data (QA files, corpus-derived, RAFT) and (Q)LoRA training of Qwen3."""

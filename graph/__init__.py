@@ -1,0 +1,1 @@
+"""LangGraph retrieve -> generate -> verify_citations workflow and its generator backends."""

@@ -1,0 +1,1 @@
+"""Lexical (BM25), dense (FAISS), hybrid fusion, reranking and citation formatting."""
