@@ -1,0 +1,54 @@
+"""IndexConfig: the one config dataclass of the index stage (build, update, corpus sync).
+
+Loaded from the [index] section of a TOML file (see configs/index-bge-m3.toml) with
+`lexkz.config.load_stage(IndexConfig, path, "index", overrides)`; CLI flags override.
+Every index version stores the resolved config in its manifest.json; `lexkz index update`
+reuses the stored one, so an index always grows with the settings it was built with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Settings that shape the stored vectors and passages: an update must use the stored
+# values, and a different request is refused (rebuild instead).
+SHAPING_FIELDS = ("embedding", "query_prefix", "passage_prefix", "chunk_chars", "chunk_overlap")
+
+
+@dataclass
+class IndexConfig:
+    embedding: str = field(
+        default="minilm",
+        metadata={"help": "embedding model: 'minilm' (bundled, offline), 'hashing[:DIM]' (model-free, tests), "
+                          "or a sentence-transformers hub id / local path such as BAAI/bge-m3"},
+    )
+    query_prefix: str = field(default="", metadata={"help": "text put before each query before embedding (e.g. 'query: ' for e5)"})
+    passage_prefix: str = field(default="", metadata={"help": "text put before each passage before embedding (e.g. 'passage: ' for e5)"})
+    dense_kind: str = field(
+        default="auto",
+        metadata={"help": "FAISS index under IndexIDMap2: 'flat' (exact), 'ivf' (approximate, large corpora) or "
+                          "'auto' (ivf from ivf_min_passages passages on)"},
+    )
+    ivf_min_passages: int = field(default=200_000, metadata={"help": "with dense_kind='auto', use IVF from this many passages on"})
+    ivf_nlist: int = field(default=0, metadata={"help": "IVF cells (0: about 4*sqrt(passages))"})
+    chunk_chars: int = field(default=1200, metadata={"help": "long articles are split into passages of at most about this many characters"})
+    chunk_overlap: int = field(default=150, metadata={"help": "characters of the previous passage repeated at the start of the next one"})
+    batch_size: int = field(default=32, metadata={"help": "passages per embedding batch"})
+    keep_versions: int = field(default=2, metadata={"help": "index versions kept on disk (the live one and the previous ones)"})
+    sync_url_template: str = field(
+        default="https://github.com/kazakhstan-law/{scope}.git",
+        metadata={"help": "git remote of one upstream scope for `lexkz corpus sync`; {scope} is replaced (tests use file://)"},
+    )
+    sync_scopes: list[str] = field(default_factory=lambda: ["codes"], metadata={"help": "scopes `lexkz corpus sync` fetches when --scope is not given"})
+
+    def __post_init__(self):
+        from lexkz.errors import LexkzError
+
+        if self.dense_kind not in ("flat", "ivf", "auto"):
+            raise LexkzError(f"dense_kind must be flat, ivf or auto, not {self.dense_kind!r}")
+        if self.chunk_chars < 200:
+            raise LexkzError(f"chunk_chars={self.chunk_chars} is too small: use 200 or more")
+        if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
+            raise LexkzError(f"chunk_overlap={self.chunk_overlap} must be between 0 and chunk_chars/2")
+        if self.batch_size < 1 or self.keep_versions < 1:
+            raise LexkzError("batch_size and keep_versions must be at least 1")

@@ -1,0 +1,423 @@
+"""Read a corpus of RK legal acts and split every act into articles.
+
+Two layouts are read (both may be nested at any depth; folders starting with "." or "_",
+such as `.git` and `_versions`, are skipped):
+
+* the layout of ../shared/corpus: one folder per act with `meta.yaml` (code, title_ru,
+  title_kz, status, source_url, zan_url) and `rus.md` / `kaz.md`, article headings
+  `### Статья 113. Title` / `### 113-бап. Title`;
+* the upstream kazakhstan-law layout: `…/<slug>-<code>/meta.yaml, rus.md, kaz.md` (or
+  `rus/sec001.md…` parts), YAML front matter in the text files, `<a id="st1"></a>` anchors
+  and bold article headings `**Статья 1. Title**` / `**1-бап**`; meta.yaml has `act_code`,
+  `title: {rus, kaz}`, `source: {rus, kaz}` and no `status` (the `requisite` says when an act
+  stopped being in force). The corpus dir (or each synced scope below it) is a git repo.
+
+An article runs from its heading to the next heading of any level; footnotes
+(`Сноска. …`, `Ескертпе. …`) and notes therefore stay with their article. Text before the
+first article (preamble) is not an article and is not indexed. A heading that looks like an
+article heading but cannot be parsed (e.g. `### Статья 12а`) is reported as a warning with
+`file:line`, and its text stays with the previous article.
+
+    python -m index.ingest ../shared/corpus        # prints per-act article counts
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.article import Article, article_id
+from lexkz.common import sha256_file, sha256_text
+from lexkz.errors import LexkzError
+
+log = logging.getLogger("lexkz.index")
+
+LANGS = ("rus", "kaz")
+_NUM = r"\d+(?:-\d+)*"
+# "### Статья 113-1. Title", "### 113-1-бап. Title", "**Статья 1. Title**", "**1-бап**"
+_ARTICLE = re.compile(
+    rf"^(?:#{{2,6}}[ \t]+|\*\*[ \t]*)(?:Статья[ \t]+(?P<ru>{_NUM})|(?P<kz>{_NUM})[ \t]*-[ \t]*бап)(?![\w-])"
+    r"[ \t]*\.?[ \t]*(?P<title>.*?)[ \t]*(?:\*\*)?[ \t]*$"
+)
+# Lines that look like an article heading (so a miss is worth a warning).
+_ARTICLE_LIKE = re.compile(r"^(?:#{2,6}[ \t]+|\*\*[ \t]*)(?:Статья\b|\S*\d\S*[ \t]*-?[ \t]*бап\b)", re.IGNORECASE)
+_HEADING = re.compile(r"^#{1,6}[ \t]")
+_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)=\"[^\"]*\"\s*>\s*</a>\s*$")
+_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
+
+_REPEALED_WORDS = (
+    "repealed", "no longer in force", "not in force", "historical", "superseded", "expired",
+    "утратил", "прекратил", "не действует", "отменен", "күшін жой", "күші жойыл",
+)
+
+
+@dataclass
+class Act:
+    """One legal act as read from its folder (metadata; its articles live in the snapshot)."""
+
+    code: str
+    title_ru: str | None
+    title_kz: str | None
+    act_type: str | None
+    status: str  # "in_force" | "repealed"
+    status_text: str
+    url: str  # the Russian page
+    url_kaz: str
+    folder: str  # relative to the corpus root
+    langs: list[str] = field(default_factory=list)
+    article_count: dict[str, int] = field(default_factory=dict)
+
+    def title(self, lang: str) -> str:
+        if lang == "kaz":
+            return self.title_kz or self.title_ru or self.code
+        return self.title_ru or self.title_kz or self.code
+
+    def url_for(self, lang: str) -> str:
+        return self.url_kaz if lang == "kaz" else self.url
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code, "title_ru": self.title_ru, "title_kz": self.title_kz, "act_type": self.act_type,
+            "status": self.status, "status_text": self.status_text, "url": self.url, "url_kaz": self.url_kaz,
+            "folder": self.folder, "langs": list(self.langs), "article_count": dict(self.article_count),
+        }
+
+
+@dataclass
+class CorpusSnapshot:
+    """Everything read from one corpus dir: acts, their articles, the revision, warnings."""
+
+    root: Path
+    acts: list[Act]
+    articles: list[Article]
+    revision: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def by_id(self) -> dict[str, Article]:
+        return {a.id: a for a in self.articles}
+
+
+# ---------------------------------------------------------------- metadata
+
+
+def normalize_status(text: str | None) -> str:
+    """meta.yaml `status` text -> "in_force" | "repealed" (unknown or empty text: in force)."""
+    low = (text or "").lower()
+    return "repealed" if any(w in low for w in _REPEALED_WORDS) else "in_force"
+
+
+def _kaz_url(url: str) -> str:
+    url = url.replace("/rus/docs/", "/kaz/docs/")
+    return re.sub(r"/rus(?=$|/)", "/kaz", url)
+
+
+def _urls(meta: dict, code: str) -> tuple[str, str]:
+    """(Russian URL, Kazakh URL): adilet source_url, else zan_url, else upstream `source`."""
+    if isinstance(meta.get("source_url"), str) and meta["source_url"]:
+        rus = meta["source_url"]
+        return rus, _kaz_url(rus)
+    if isinstance(meta.get("zan_url"), str) and meta["zan_url"]:
+        rus = meta["zan_url"]
+        return rus, _kaz_url(rus)
+    src = meta.get("source")
+    if isinstance(src, dict) and (src.get("rus") or src.get("kaz")):
+        rus = src.get("rus") or src["kaz"].replace("/kaz", "/rus")
+        return rus, src.get("kaz") or _kaz_url(rus)
+    if isinstance(src, str) and src:
+        return src, _kaz_url(src)
+    if re.fullmatch(r"[A-Z]\d{9,10}_?", code):
+        return f"https://adilet.zan.kz/rus/docs/{code}", f"https://adilet.zan.kz/kaz/docs/{code}"
+    doc = meta.get("zan_doc_id") or code
+    return f"https://zan.gov.kz/client/#!/doc/{doc}/rus", f"https://zan.gov.kz/client/#!/doc/{doc}/kaz"
+
+
+def _read_meta(path: Path) -> dict:
+    import yaml
+
+    try:
+        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LexkzError(f"cannot read {path}: {exc}; check the file's permissions and that it is UTF-8") from exc
+    except yaml.YAMLError as exc:
+        raise LexkzError(f"{path} is not valid YAML ({exc}); fix the file or remove the act folder") from exc
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise LexkzError(f"{path} must be a YAML mapping (code, title_ru, status, source_url, ...), not {type(meta).__name__}")
+    return meta
+
+
+def _act_from_meta(meta: dict, folder: Path, rel: str, first_titles: dict[str, str]) -> Act:
+    code = meta.get("code") or meta.get("act_code")
+    if not code:
+        m = re.search(r"-(\w+)$", folder.name)
+        code = m.group(1) if m and folder.name != m.group(1) else folder.name
+    code = str(code)
+    title = meta.get("title")
+    title_ru = meta.get("title_ru") or (title.get("rus") if isinstance(title, dict) else title if isinstance(title, str) else None)
+    title_kz = meta.get("title_kz") or (title.get("kaz") if isinstance(title, dict) else None)
+    title_ru = title_ru or first_titles.get("rus")
+    title_kz = title_kz or first_titles.get("kaz")
+    status_text = str(meta.get("status") or "")
+    if not status_text and re.search(r"прекратил|утратил", str(meta.get("requisite") or ""), re.IGNORECASE):
+        status_text = str(meta["requisite"])
+    url, url_kaz = _urls(meta, code)
+    act_type = meta.get("act_type") or meta.get("form")
+    return Act(code=code, title_ru=title_ru, title_kz=title_kz, act_type=str(act_type) if act_type else None,
+               status=normalize_status(status_text), status_text=status_text, url=url, url_kaz=url_kaz, folder=rel)
+
+
+# ---------------------------------------------------------------- text
+
+
+def _read_text(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LexkzError(f"cannot read {path}: {exc}; check the file's permissions and that it is UTF-8 text") from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clean_source_text(text: str) -> tuple[list[str], int]:
+    """Drop YAML front matter (upstream files); returns (lines, number of the first line)."""
+    first = 1
+    m = _FRONT_MATTER.match(text)
+    if m:
+        first += m.group(0).count("\n")
+        text = text[m.end():]
+    return text.split("\n"), first
+
+
+def _first_title(text: str) -> str | None:
+    for line in clean_source_text(text)[0]:
+        if line.startswith("# "):
+            return line[2:].strip() or None
+    return None
+
+
+def split_articles(
+    text: str,
+    act_code: str,
+    act_title: str,
+    lang: str,
+    url: str,
+    status: str = "in_force",
+    source: str = "",
+    warnings: list[str] | None = None,
+) -> list[Article]:
+    """Split one act text into articles (in file order).
+
+    `source` names the file in warnings and in `Article.source` ("rus.md" -> "rus.md:57").
+    A heading-only article (e.g. "### Статья 20. (Исключена ...)") gets its heading title as
+    text. A repeated article number keeps the first article and warns.
+    """
+    lines, first_no = clean_source_text(text)
+    articles: list[Article] = []
+    seen: dict[str, str] = {}
+    current: dict | None = None
+
+    def warn(msg: str) -> None:
+        log.warning(msg)
+        if warnings is not None:
+            warnings.append(msg)
+
+    def flush() -> None:
+        if current is None:
+            return
+        body = "\n".join(current["lines"]).strip()
+        number, title = current["number"], current["title"]
+        if number in seen:
+            warn(f"{current['where']}: duplicate article number {number} (first at {seen[number]}); the duplicate is skipped")
+            return
+        seen[number] = current["where"]
+        body = body or title or f"{number}"
+        articles.append(Article(
+            id=article_id(act_code, number, lang), act_code=act_code, act_title=act_title, number=number,
+            title=title, text=body, lang=lang, url=url, status=status,
+            sha256=sha256_text(title + "\n" + body), position=len(articles), source=current["where"],
+        ))
+
+    for offset, line in enumerate(lines):
+        where = f"{source}:{first_no + offset}"
+        if _ANCHOR.match(line):
+            continue
+        m = _ARTICLE.match(line)
+        if m:
+            flush()
+            number = m.group("ru") or m.group("kz")
+            current = {"number": number, "title": m.group("title").strip().rstrip("*").strip(), "where": where, "lines": []}
+            continue
+        if _ARTICLE_LIKE.match(line):
+            warn(f"{where}: cannot parse article heading {line.strip()!r} (expected '### Статья N. Title' or "
+                 f"'### N-бап. Title'); its text stays with the previous article")
+            if current is not None:
+                current["lines"].append(line)
+            continue
+        if _HEADING.match(line):  # chapter / section heading: ends the article
+            flush()
+            current = None
+            continue
+        if current is not None:
+            current["lines"].append(line)
+    flush()
+    return articles
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def _text_files(folder: Path, lang: str) -> list[Path]:
+    single = folder / f"{lang}.md"
+    if single.is_file():
+        return [single]
+    parts = folder / lang
+    return sorted(parts.glob("*.md")) if parts.is_dir() else []
+
+
+def find_act_folders(root: Path) -> list[Path]:
+    """Folders holding one act (meta.yaml and/or rus.md/kaz.md), sorted; errors on half-acts."""
+    found: list[Path] = []
+
+    def walk(d: Path) -> None:
+        try:
+            entries = sorted(d.iterdir())
+        except OSError as exc:
+            raise LexkzError(f"cannot read corpus folder {d}: {exc}; check its permissions") from exc
+        names = {e.name for e in entries}
+        has_meta = "meta.yaml" in names
+        texts = [lang for lang in LANGS if _text_files(d, lang)] if has_meta else [
+            lang for lang in LANGS if f"{lang}.md" in names]
+        if has_meta and not texts:
+            raise LexkzError(f"act folder {d} has meta.yaml but no rus.md or kaz.md: add the act text or remove the folder")
+        if texts and not has_meta:
+            raise LexkzError(f"act folder {d} has {texts[0]}.md but no meta.yaml: add meta.yaml "
+                             f"(code, title_ru, status, source_url) or remove the folder")
+        if has_meta:
+            found.append(d)
+            return
+        for e in entries:
+            if e.is_dir() and not e.name.startswith((".", "_")):
+                walk(e)
+
+    walk(root)
+    return found
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(path: Path) -> str | None:
+    """HEAD commit of the git repo that tracks files under `path`, else None."""
+    if not _git(path, "ls-files", "--", "."):
+        return None
+    return _git(path, "rev-parse", "HEAD")
+
+
+def corpus_revision(root: Path, files: list[Path]) -> dict:
+    """The corpus revision: the git HEAD commit when the corpus is in a git repo; the commits of
+    the scope repos below it (after `lexkz corpus sync`); else a hash of the file hashes."""
+    files_id = sha256_text("\n".join(f"{p.relative_to(root)} {sha256_file(p)}" for p in sorted(files)))
+    commit = git_commit(root)
+    if commit:
+        dirty = bool(_git(root, "status", "--porcelain", "--", "."))
+        rev = {"kind": "git", "commit": commit, "dirty": dirty, "id": commit if not dirty else f"{commit}+{files_id[:12]}"}
+        return rev
+    repos = {}
+    for git_dir in sorted(list(root.glob("*/.git")) + list(root.glob("*/*/.git"))):
+        c = git_commit(git_dir.parent)
+        if c:
+            repos[str(git_dir.parent.relative_to(root))] = c
+    if repos:
+        return {"kind": "git-repos", "commits": repos, "id": sha256_text(repr(sorted(repos.items())))[:40],
+                "files_id": files_id}
+    return {"kind": "files", "id": files_id}
+
+
+def read_corpus(path: str | Path, langs: tuple[str, ...] = LANGS) -> CorpusSnapshot:
+    """Read every act under `path` (either layout) and split it into articles."""
+    root = Path(path)
+    if not root.exists():
+        raise LexkzError(f"corpus directory {root} does not exist: pass --corpus DIR with act folders "
+                         f"(meta.yaml + rus.md/kaz.md), or fetch one with `lexkz corpus sync --dir {root}`")
+    if not root.is_dir():
+        raise LexkzError(f"corpus path {root} is not a directory: pass the folder that holds the act folders")
+    folders = find_act_folders(root)
+    if not folders:
+        raise LexkzError(f"no acts found under {root}: expected folders with meta.yaml and rus.md/kaz.md "
+                         f"(see ../shared/corpus/README.md)")
+    acts: list[Act] = []
+    articles: list[Article] = []
+    warnings: list[str] = []
+    files: list[Path] = []
+    seen_codes: dict[str, str] = {}
+    for folder in folders:
+        rel = str(folder.relative_to(root)) if folder != root else "."
+        texts: dict[str, list[tuple[Path, str]]] = {}
+        for lang in langs:
+            parts = _text_files(folder, lang)
+            if parts:
+                texts[lang] = [(p, _read_text(p)) for p in parts]
+                files.extend(parts)
+        files.append(folder / "meta.yaml")
+        meta = _read_meta(folder / "meta.yaml")
+        first_titles = {lang: _first_title(parts[0][1]) for lang, parts in texts.items()}
+        act = _act_from_meta(meta, folder, rel, {k: v for k, v in first_titles.items() if v})
+        if act.code in seen_codes:
+            raise LexkzError(f"act code {act.code} appears twice ({seen_codes[act.code]} and {rel}): "
+                             f"give each act folder its own `code` in meta.yaml")
+        seen_codes[act.code] = rel
+        for lang, parts in texts.items():
+            lang_articles: list[Article] = []
+            for p, text in parts:
+                src = str(p.relative_to(root))
+                got = split_articles(text, act.code, act.title(lang), lang, act.url_for(lang), act.status, src, warnings)
+                known = {a.number for a in lang_articles}
+                for a in got:
+                    if a.number in known:
+                        msg = f"{a.source}: duplicate article number {a.number} in another part; skipped"
+                        log.warning(msg)
+                        warnings.append(msg)
+                        continue
+                    lang_articles.append(a)
+            if not lang_articles:
+                msg = f"{parts[0][0]}: no article headings found ('### Статья N.' / '### N-бап.'); nothing indexed from it"
+                log.warning(msg)
+                warnings.append(msg)
+            # positions run over all parts of one language
+            from dataclasses import replace
+
+            lang_articles = [replace(a, position=i) for i, a in enumerate(lang_articles)]
+            act.langs.append(lang)
+            act.article_count[lang] = len(lang_articles)
+            articles.extend(lang_articles)
+        acts.append(act)
+    return CorpusSnapshot(root=root, acts=acts, articles=articles, revision=corpus_revision(root, files), warnings=warnings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Read a corpus dir and print per-act article counts.")
+    ap.add_argument("corpus")
+    args = ap.parse_args(argv)
+    snap = read_corpus(args.corpus)
+    for act in snap.acts:
+        counts = ", ".join(f"{lang} {n}" for lang, n in act.article_count.items())
+        print(f"{act.code:14s} {act.status:9s} {counts:22s} {act.title_ru or act.title_kz}")
+    print(f"{len(snap.acts)} acts, {len(snap.articles)} articles, revision {snap.revision['id'][:16]} ({snap.revision['kind']})")
+    for w in snap.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
