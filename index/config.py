@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 # Settings that shape the stored vectors and passages: an update must use the stored
 # values, and a different request is refused (rebuild instead).
-SHAPING_FIELDS = ("embedding", "query_prefix", "passage_prefix", "chunk_chars", "chunk_overlap")
+SHAPING_FIELDS = ("embedding", "query_prefix", "passage_prefix", "chunk_chars", "chunk_overlap", "dense_kind")
 
 
 @dataclass
