@@ -1,0 +1,208 @@
+"""HfGenerator: a Qwen3 (hub id or local path) with an optional PEFT LoRA adapter.
+
+4-bit NF4 through bitsandbytes when CUDA is present, bf16/fp32 on CPU. Chat template with
+`enable_thinking=False`; seeded; temperature 0.1 / top_p 0.9 by default (temperature 0 or
+do_sample=False for greedy). Many prompts are generated in batches with left padding, so a
+batched greedy run gives the same tokens as one prompt at a time.
+
+    gen = HfGenerator(GenerationConfig(model="Qwen/Qwen3-8B", adapter="runs/sft/adapter"))
+    gen.generate([messages], max_new_tokens=256)[0].text
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from graph.config import DEFAULT_HF_MODEL, GenerationConfig
+from graph.generators.base import GenerationResult, check_batch, strip_thinking
+from lexkz.errors import LexkzError
+from lexkz.tiny import is_tiny_random
+
+OVERRIDABLE = ("max_new_tokens", "temperature", "top_p", "do_sample", "seed", "batch_size")
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or Path(name).exists()
+
+
+def same_base_model(adapter_base: str, model: str) -> bool:
+    """True when the adapter's recorded base model and the model to load are the same model:
+    equal names, the same local directory, or the same final name (hub id vs a local copy)."""
+    if not adapter_base or adapter_base == model:
+        return True
+    a, b = Path(adapter_base).expanduser(), Path(model).expanduser()
+    if a.exists() and b.exists():
+        return a.resolve() == b.resolve()
+    return a.name.lower() == b.name.lower()
+
+
+def adapter_base_model(adapter: str | Path) -> str:
+    """The base model recorded in an adapter's adapter_config.json (LexkzError when it is not an adapter)."""
+    path = Path(adapter).expanduser()
+    cfg_file = path / "adapter_config.json"
+    if not path.is_dir():
+        raise LexkzError(f"adapter not found: {path} (pass the directory written by `lexkz finetune train`, "
+                         "the one holding adapter_config.json)", exit_code=3)
+    if not cfg_file.is_file():
+        raise LexkzError(f"{path} is not a PEFT adapter: adapter_config.json is missing "
+                         "(pass the adapter directory saved by save_pretrained)", exit_code=3)
+    try:
+        return json.loads(cfg_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    except json.JSONDecodeError as exc:
+        raise LexkzError(f"{cfg_file} is not valid JSON ({exc.msg}); re-save the adapter", exit_code=3) from exc
+
+
+class HfGenerator:
+    name = "hf"
+
+    def __init__(self, cfg: GenerationConfig | None = None, **kwargs):
+        cfg = replace(cfg or GenerationConfig(), **kwargs)
+        if not cfg.model:
+            cfg = replace(cfg, model=DEFAULT_HF_MODEL)
+        self.cfg = cfg
+        self.model = None
+        self.tokenizer = None
+        self.device = None
+        self.dtype_name = None
+        self.quantization = None
+
+    # ------------------------------------------------------------------ loading
+    def check(self) -> None:
+        """Fail early (before loading weights) on a missing model/adapter or an adapter for another base."""
+        model = self.cfg.model
+        if _looks_like_path(model) and not Path(model).expanduser().is_dir():
+            raise LexkzError(f"model not found: {model} (pass an existing local model directory or a hub id "
+                             "such as Qwen/Qwen3-8B that is in the local Hugging Face cache)", exit_code=3)
+        if self.cfg.adapter:
+            base = adapter_base_model(self.cfg.adapter)
+            if not same_base_model(base, model):
+                raise LexkzError(
+                    f"adapter {self.cfg.adapter} was trained for base model {base!r}, but the generator loads "
+                    f"{model!r}; pass --model {base} (or a local copy of that model) or use an adapter "
+                    "trained for this model", exit_code=4)
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        self.check()
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cfg = self.cfg
+        model_path = str(Path(cfg.model).expanduser()) if _looks_like_path(cfg.model) else cfg.model
+        use_cuda = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
+        if cfg.device == "cuda" and not use_cuda:
+            raise LexkzError("device cuda requested but CUDA is not available; use --device cpu or auto", exit_code=2)
+        kwargs: dict = {}
+        if use_cuda and cfg.load_in_4bit:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)
+            kwargs["dtype"] = torch.bfloat16
+            kwargs["device_map"] = {"": 0}
+            self.quantization, self.dtype_name = "nf4", "bfloat16"
+        else:
+            name = cfg.dtype
+            if name == "auto":
+                name = "bfloat16" if use_cuda else ("float32" if is_tiny_random(model_path) else "bfloat16")
+            if name not in ("bfloat16", "float32", "float16"):
+                raise LexkzError(f"unknown dtype {cfg.dtype!r}: use auto, bfloat16 or float32")
+            kwargs["dtype"] = getattr(torch, name)
+            if use_cuda:
+                kwargs["device_map"] = {"": 0}
+            self.dtype_name = name
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_path)
+            model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+        except OSError as exc:
+            raise LexkzError(f"cannot load model {cfg.model!r}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
+                             "(pass a local model directory, or download the hub model into the HF cache first)",
+                             exit_code=3) from exc
+        if cfg.adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, str(Path(cfg.adapter).expanduser()))
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise LexkzError(f"adapter {cfg.adapter} does not fit model {cfg.model!r} "
+                                 f"({str(exc).splitlines()[0][:300]}); use an adapter trained for this base model",
+                                 exit_code=4) from exc
+        model.eval()
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model, self.tokenizer = model, tokenizer
+        self.device = next(model.parameters()).device
+
+    # --------------------------------------------------------------- generation
+    def prompt_texts(self, batch: list[list[dict]]) -> list[str]:
+        return [
+            self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True, enable_thinking=False)
+            for m in batch
+        ]
+
+    def _eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = list(ids) if isinstance(ids, (list, tuple)) else ([ids] if ids is not None else [])
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
+            ids.append(self.tokenizer.eos_token_id)
+        return ids
+
+    def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]:
+        check_batch(batch)
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise TypeError(f"unknown generate() override(s): {sorted(unknown)}; allowed: {OVERRIDABLE}")
+        if not batch:
+            return []
+        self.load()
+        import torch
+        from transformers import GenerationConfig as HfGenerationConfig
+
+        opts = {**{k: getattr(self.cfg, k) for k in OVERRIDABLE}, **overrides}
+        sample = bool(opts["do_sample"]) and float(opts["temperature"]) > 0
+        eos = self._eos_ids()
+        gen_cfg = HfGenerationConfig(
+            max_new_tokens=int(opts["max_new_tokens"]), do_sample=sample,
+            temperature=float(opts["temperature"]) if sample else None,
+            top_p=float(opts["top_p"]) if sample else None, top_k=0 if sample else None,
+            eos_token_id=eos, pad_token_id=self.tokenizer.pad_token_id,
+        )
+        torch.manual_seed(int(opts["seed"]))
+        size = max(1, int(opts["batch_size"]))
+        chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
+        results: list[GenerationResult] = []
+        from tqdm.auto import tqdm
+
+        for chunk in tqdm(chunks, desc="generate", unit="batch", disable=not progress or len(chunks) < 2):
+            t0 = time.perf_counter()
+            enc = self.tokenizer(self.prompt_texts(chunk), return_tensors="pt", padding=True,
+                                 padding_side="left", add_special_tokens=False).to(self.device)
+            with torch.inference_mode():
+                out = self.model.generate(**enc, generation_config=gen_cfg)
+            new = out[:, enc["input_ids"].shape[1]:].tolist()
+            seconds = (time.perf_counter() - t0) / len(chunk)
+            for row, mask in zip(new, enc["attention_mask"].tolist()):
+                stop = next((i for i, t in enumerate(row) if t in eos), None)
+                tokens = row if stop is None else row[:stop]
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                results.append(GenerationResult(
+                    text=strip_thinking(text), prompt_tokens=int(sum(mask)),
+                    completion_tokens=len(tokens) + (stop is not None), seconds=seconds,
+                    finish_reason="stop" if stop is not None else "length",
+                    extra={"token_ids": tokens}))
+        return results
+
+    def info(self) -> dict:
+        return {
+            "backend": self.name, "model": self.cfg.model, "adapter": self.cfg.adapter or None,
+            "device": str(self.device) if self.device is not None else None, "dtype": self.dtype_name,
+            "quantization": self.quantization, "tiny_random": is_tiny_random(self.cfg.model),
+            "temperature": self.cfg.temperature, "top_p": self.cfg.top_p, "do_sample": self.cfg.do_sample,
+            "seed": self.cfg.seed, "max_new_tokens": self.cfg.max_new_tokens,
+        }

@@ -1,0 +1,131 @@
+"""OpenAIGenerator: any OpenAI-compatible /v1/chat/completions endpoint (e.g. vLLM serving
+Qwen3-8B with the LoRA adapter), with per-request timeouts and retries. Standard library only.
+
+    vllm serve Qwen/Qwen3-8B --enable-lora --lora-modules lexkz=runs/sft/adapter
+    lexkz ask "..." --generator openai --base-url http://127.0.0.1:8000/v1 --model lexkz
+
+The key comes from the environment variable named by `api_key_env` (unset: no key is sent).
+A timeout, a connection error, 429 or 5xx is retried (waits retry_backoff, doubling); other
+4xx fail at once. Prompts of one call go out `batch_size` at a time in parallel threads.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from graph.config import GenerationConfig
+from graph.generators.base import GenerationResult, check_batch, strip_thinking
+from lexkz.errors import LexkzError
+
+OVERRIDABLE = ("max_new_tokens", "temperature", "top_p", "do_sample", "seed", "batch_size")
+
+
+class _Retryable(Exception):
+    pass
+
+
+class OpenAIGenerator:
+    name = "openai"
+
+    def __init__(self, cfg: GenerationConfig | None = None, **kwargs):
+        self.cfg = replace(cfg or GenerationConfig(), **kwargs)
+        if not self.cfg.model:
+            raise LexkzError("the openai generator needs the served model name: pass --model NAME "
+                             "(the name vLLM serves, e.g. the --lora-modules name)")
+        self.url = self.cfg.base_url.rstrip("/") + "/chat/completions"
+
+    def _payload(self, messages: list[dict], opts: dict) -> dict:
+        sample = bool(opts["do_sample"]) and float(opts["temperature"]) > 0
+        return {
+            "model": self.cfg.model,
+            "messages": messages,
+            "max_tokens": int(opts["max_new_tokens"]),
+            "temperature": float(opts["temperature"]) if sample else 0.0,
+            "top_p": float(opts["top_p"]) if sample else 1.0,
+            "seed": int(opts["seed"]),
+            "chat_template_kwargs": {"enable_thinking": False},  # Qwen3 on vLLM; other servers ignore it
+        }
+
+    def _post(self, payload: dict) -> dict:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.cfg.api_key_env or "", "")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        req = urllib.request.Request(self.url, data=json.dumps(payload).encode("utf-8"), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            if exc.code == 429 or exc.code >= 500:
+                raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
+            raise LexkzError(f"{self.url} refused the request: HTTP {exc.code}: {detail} "
+                             "(check --model, the API key variable and the server's accepted parameters)",
+                             exit_code=3) from exc
+        except (TimeoutError, socket.timeout) as exc:
+            raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
+            raise _Retryable(f"connection failed: {exc.reason}") from exc
+        except (ConnectionError, http.client.HTTPException) as exc:
+            raise _Retryable(f"connection failed: {exc}") from exc
+        try:
+            data = json.loads(body)
+            data["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise _Retryable(f"malformed reply: {body[:200]!r}") from exc
+        return data
+
+    def _one(self, messages: list[dict], opts: dict) -> GenerationResult:
+        payload = self._payload(messages, opts)
+        errors = []
+        wait = self.cfg.retry_backoff
+        t0 = time.perf_counter()
+        for attempt in range(self.cfg.retries + 1):
+            try:
+                data = self._post(payload)
+                break
+            except _Retryable as exc:
+                errors.append(str(exc))
+                if attempt < self.cfg.retries:
+                    time.sleep(wait)
+                    wait *= 2
+        else:
+            raise LexkzError(
+                f"{self.url} failed after {self.cfg.retries + 1} attempts ({'; '.join(errors)}); "
+                "check that the server is running (--base-url), or raise --timeout / retries", exit_code=3)
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        return GenerationResult(
+            text=strip_thinking(choice["message"].get("content") or ""),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            seconds=time.perf_counter() - t0, finish_reason=choice.get("finish_reason") or "",
+            extra={"attempts": len(errors) + 1, "retried_errors": errors})
+
+    def generate(self, batch: list[list[dict]], **overrides) -> list[GenerationResult]:
+        check_batch(batch)
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise TypeError(f"unknown generate() override(s): {sorted(unknown)}; allowed: {OVERRIDABLE}")
+        opts = {**{k: getattr(self.cfg, k) for k in OVERRIDABLE}, **overrides}
+        workers = max(1, min(int(opts["batch_size"]), len(batch)))
+        if workers == 1:
+            return [self._one(m, opts) for m in batch]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda m: self._one(m, opts), batch))
+
+    def info(self) -> dict:
+        return {"backend": self.name, "model": self.cfg.model, "adapter": None, "base_url": self.cfg.base_url,
+                "tiny_random": False, "temperature": self.cfg.temperature, "top_p": self.cfg.top_p,
+                "seed": self.cfg.seed, "max_new_tokens": self.cfg.max_new_tokens}
+
