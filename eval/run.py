@@ -1,0 +1,367 @@
+"""Ablation runner: one question set, several conditions, per-sample rows, a run record.
+
+    lexkz eval run --config configs/ablation.toml [--limit N] [--output-dir DIR]
+    lexkz eval run --config configs/tiny-ablation.toml --limit 6     # CPU plumbing check
+
+Conditions (one shared question set, batched generation):
+    base        closed-book, base model          ft       closed-book, base + adapter
+    rag         base model + retrieval           ft_rag   base + adapter + retrieval
+    extractive  retrieval + quoted sentences, no language model
+Every answer goes through the LangGraph workflow (`graph.ask.answer_batch`), so citations are
+checked by the graph's own verification. Each model is loaded once for all the conditions that
+use it (base for base/rag, base + adapter for ft/ft_rag). The forgetting check runs base and ft
+closed-book on the control set of general questions (eval/data/control_general.jsonl).
+
+Output directory:
+    run.json     run record: resolved config, model, adapter hash, index version + manifest hash,
+                 prompt ids, decoding, seed, library versions, git commit, question-set hash
+    rows.jsonl   one row per (set, condition, question), appended (and fsynced) per batch
+    report/      written at the end (same as `lexkz eval report DIR`)
+A run that stops part way resumes where it stopped when started again with the same config and
+output directory: finished batches are skipped, so the result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from eval import metrics as M
+from eval.config import CONDITION_SPECS, CONDITIONS, EvalConfig
+from eval.datasets import EvalItem, filter_to_acts, items_fingerprint, load_items
+from lexkz.common import append_jsonl, read_jsonl, sha256_file, sha256_text, write_json
+from lexkz.config import to_dict
+from lexkz.errors import LexkzError
+from lexkz.tiny import is_tiny_random
+
+ROWS_FILE, RECORD_FILE = "rows.jsonl", "run.json"
+LIBRARIES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "sentence-transformers",
+             "faiss-cpu", "langgraph", "langchain-core", "numpy", "scipy", "lexkz"]
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def library_versions() -> dict[str, str | None]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": bool(dirty) if commit else None}
+
+
+def adapter_hash(adapter: str) -> str | None:
+    """sha256 over the adapter's config and weight files (None when no adapter)."""
+    if not adapter:
+        return None
+    path = Path(adapter)
+    files = sorted(p for p in path.glob("adapter_*") if p.is_file())
+    if not files:
+        raise LexkzError(f"adapter not found or empty: {path} (train one with `lexkz finetune train`, "
+                         "or set adapter = \"\" and drop the ft conditions)", 3)
+    return sha256_text("".join(f"{p.name}:{sha256_file(p)}\n" for p in files))
+
+
+def _prompt_ids(conditions: list[str], langs: set[str]) -> dict[str, dict[str, str]]:
+    from graph.prompts import prompt_id
+
+    return {c: {lang: prompt_id(lang, CONDITION_SPECS[c][0]) for lang in sorted(langs)} for c in conditions}
+
+
+# ----------------------------------------------------------------------------- questions
+
+
+def load_question_sets(cfg: EvalConfig, index) -> tuple[list[EvalItem], list[EvalItem], dict]:
+    """(main items, control items, info) after filtering to the index and applying limits."""
+    problems: list[str] = []
+    items = load_items(cfg.questions, skip_invalid=cfg.skip_invalid, problems=problems)
+    dropped = 0
+    if cfg.filter_to_index:
+        if index is None:
+            raise LexkzError("filter_to_index needs an index: set index_dir, or filter_to_index = false")
+        items, dropped = filter_to_acts(items, {a["code"] for a in index.articles.acts()})
+        if not items:
+            raise LexkzError(f"none of the questions in {', '.join(cfg.questions)} is about an act in the index "
+                             f"{cfg.index_dir}; index the acts they cite or set filter_to_index = false")
+    if cfg.limit:
+        items = items[:cfg.limit]
+    control: list[EvalItem] = []
+    if cfg.control_set and any(c in cfg.conditions for c in ("base", "ft")):
+        control = load_items([cfg.control_set], limit=cfg.control_limit or None)
+    info = {"files": list(cfg.questions), "n": len(items), "fingerprint": items_fingerprint(items),
+            "dropped_not_in_index": dropped, "invalid_lines": problems,
+            "langs": sorted({it.lang for it in items}),
+            "control": {"file": cfg.control_set, "n": len(control), "fingerprint": items_fingerprint(control)} if control else None}
+    return items, control, info
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def _pairs(objs, act_key="act_code", num_key="number") -> list[tuple[str, str]]:
+    out = []
+    for o in objs or []:
+        get = o.get if isinstance(o, dict) else (lambda k, _o=o: getattr(_o, k, None))
+        out.append((str(get(act_key)), str(get(num_key))))
+    return out
+
+
+def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: list[tuple[str, str]],
+              gen: dict, cfg: EvalConfig, rag: bool) -> dict[str, float | None]:
+    """Every metric of one answer (None where a metric does not apply)."""
+    gold = item.gold_articles()
+    m: dict[str, float | None] = {
+        "exact_match": M.exact_match(answer, item.reference_answer, item.answer_alternatives),
+        "token_f1": M.token_f1(answer, item.reference_answer, cfg.stem, item.lang, item.answer_alternatives),
+        "key_info": M.key_info_score(answer, item.reference_answer, item.lang),
+        "length_ratio": M.length_ratio(answer, item.reference_answer),
+        "generation_seconds": gen.get("seconds"),
+        "tokens_per_second": M.tokens_per_second(gen.get("completion_tokens"), gen.get("seconds")),
+    }
+    m.update(M.citation_scores([(c.get("act_code"), c.get("number")) for c in citations], gold,
+                               [bool(c.get("invented")) for c in citations]))
+    m["recall_at_k"] = M.recall_at_k(retrieved, gold, cfg.k) if rag else None
+    m["mrr"] = M.reciprocal_rank(retrieved, gold) if rag else None
+    return m
+
+
+class SemanticScorer:
+    """Sentence cosine between answer and reference with a configured embedding model
+    (`retrieval.embedders.get_embedder`, e.g. "minilm"); loads the model on first use."""
+
+    def __init__(self, spec: str):
+        self.spec, self._emb = spec, None
+
+    def __call__(self, answers: list[str], references: list[str]) -> list[float]:
+        if self._emb is None:
+            from retrieval.embedders import get_embedder
+
+            self._emb = get_embedder(self.spec)
+        a = self._emb.embed_passages([x or " " for x in answers])
+        r = self._emb.embed_passages(references)
+        return [0.0 if not ans.strip() else float(M.cosine(a[i], r[i])) for i, ans in enumerate(answers)]
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def _generation_config(cfg: EvalConfig, backend: str, adapter: str):
+    from graph.config import GenerationConfig
+
+    return GenerationConfig(
+        backend=backend, model=cfg.model if backend == "hf" else "", adapter=adapter,
+        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+        do_sample=cfg.do_sample, seed=cfg.seed, batch_size=cfg.batch_size, dtype=cfg.dtype,
+        load_in_4bit=cfg.load_in_4bit, device=cfg.device,
+    )
+
+
+def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, store, cfg: EvalConfig) -> list[dict]:
+    """Run one batch through the LangGraph workflow; one plain dict per item."""
+    from graph.ask import answer_batch
+
+    mode = CONDITION_SPECS[condition][0]
+    states = answer_batch([it.question for it in items], [it.lang for it in items], mode=mode,
+                          retriever=retriever if mode == "rag" else None, generator=generator,
+                          store=store, k=cfg.k)
+    out = []
+    for state in states:
+        gen = state.get("generation") or {}
+        if not isinstance(gen, dict):
+            gen = gen.to_dict()
+        # graph.citations statuses: supported | in_corpus_not_retrieved | invented | unresolved
+        citations = [
+            {"raw": c.get("raw"), "act_code": c.get("act_code"), "number": c.get("number"),
+             "status": c.get("status"), "invented": c.get("status") == "invented"}
+            for c in state.get("citations") or []
+        ]
+        retrieved = _pairs(state.get("retrieved") or state.get("hits") or [])
+        out.append({"answer": state.get("answer") or "", "citations": citations, "retrieved": retrieved,
+                    "prompt_id": state.get("prompt_id"),
+                    "gen": {"seconds": gen.get("seconds"), "prompt_tokens": gen.get("prompt_tokens"),
+                            "completion_tokens": gen.get("completion_tokens")},
+                    "timings": state.get("timings") or {}})
+    return out
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _resume_key(cfg: EvalConfig, info: dict, record: dict) -> dict:
+    """What must not change between an interrupted run and its resumption."""
+    return {
+        "questions": info["fingerprint"], "control": (info["control"] or {}).get("fingerprint"),
+        "model": cfg.model, "adapter_hash": record["adapter_hash"],
+        "index_manifest_sha256": (record["index"] or {}).get("manifest_sha256"),
+        "k": cfg.k, "batch_size": cfg.batch_size, "decoding": record["decoding"], "stem": cfg.stem,
+        "semantic_model": cfg.semantic_model,
+    }
+
+
+def _done_keys(rows_path: Path) -> set[tuple[str, str, str]]:
+    """(set, condition, id) of finished rows; a torn last line (killed mid-write) is cut off."""
+    if not rows_path.is_file():
+        return set()
+    good, done = [], set()
+    for _, obj, err in read_jsonl(rows_path):
+        if err is None and {"set", "condition", "id"} <= set(obj):
+            good.append(obj)
+            done.add((obj["set"], obj["condition"], obj["id"]))
+    raw = rows_path.read_bytes()
+    if raw and not raw.endswith(b"\n"):  # a torn final line: drop it so appends stay valid JSONL
+        rows_path.write_bytes(raw[: raw.rfind(b"\n") + 1])
+    return done
+
+
+def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None = None, progress: bool = True) -> Path:
+    """Run (or resume) the ablation described by `cfg`; returns the output directory.
+
+    `on_batch(set_name, condition, rows_written)` is called after each batch is stored.
+    """
+    unknown = [c for c in cfg.conditions if c not in CONDITIONS]
+    if unknown or not cfg.conditions:
+        raise LexkzError(f"unknown or no condition(s) {unknown or cfg.conditions}: choose from {', '.join(CONDITIONS)}")
+    if cfg.batch_size < 1 or cfg.k < 1:
+        raise LexkzError("batch_size and k must be at least 1")
+    needs_adapter = any(CONDITION_SPECS[c][1] for c in cfg.conditions)
+    if needs_adapter and not cfg.adapter:
+        raise LexkzError("conditions ft/ft_rag need an adapter: set adapter = \"DIR\" in [eval] "
+                         "(from `lexkz finetune train`) or drop ft and ft_rag from conditions")
+    needs_index = cfg.filter_to_index or any(CONDITION_SPECS[c][0] == "rag" for c in cfg.conditions)
+    index = None
+    if needs_index:
+        from index.store import open_index
+
+        index = open_index(cfg.index_dir)
+    items, control, info = load_question_sets(cfg, index)
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    decoding = {"do_sample": cfg.do_sample, "temperature": cfg.temperature if cfg.do_sample else 0.0,
+                "top_p": cfg.top_p if cfg.do_sample else 1.0, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed}
+    record: dict[str, Any] = {
+        "status": "running",
+        "config": to_dict(cfg),
+        "model": cfg.model,
+        "tiny_random_generator": is_tiny_random(cfg.model),
+        "adapter": cfg.adapter or None,
+        "adapter_hash": adapter_hash(cfg.adapter) if needs_adapter else None,
+        "index": None if index is None else {
+            "dir": str(cfg.index_dir), "version": index.version,
+            "manifest_sha256": sha256_file(index.version_dir / "manifest.json"),
+            "corpus_revision": index.manifest.get("corpus", {}).get("revision"),
+            "embedding": index.manifest.get("embedding", {}).get("model"),
+        },
+        "prompt_ids": _prompt_ids(cfg.conditions, set(info["langs"]) | {it.lang for it in control}),
+        "decoding": decoding,
+        "seed": cfg.seed,
+        "questions": info,
+        "n_questions": len(items),
+        "libraries": library_versions(),
+        "python": platform.python_version(),
+        "git": git_commit(),
+    }
+    record["resume_key"] = _resume_key(cfg, info, record)
+    record_path, rows_path = out / RECORD_FILE, out / ROWS_FILE
+    if record_path.is_file():
+        old = json.loads(record_path.read_text(encoding="utf-8"))
+        if old.get("resume_key") != record["resume_key"]:
+            changed = sorted(k for k in record["resume_key"] if (old.get("resume_key") or {}).get(k) != record["resume_key"][k])
+            raise LexkzError(f"{out} holds an eval run with different settings ({', '.join(changed)}); "
+                             "resume it with its own config, or pass a new --output-dir", 4)
+        record["started_at"] = old.get("started_at")
+        record["resumed"] = int(old.get("resumed", 0)) + 1
+    else:
+        record["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json(record_path, record)
+    done = _done_keys(rows_path)
+
+    # work plan: fixed batches so a resumed run sees exactly the batches of an uninterrupted one
+    sets = [("main", items, cfg.conditions), ("control", control, [c for c in cfg.conditions if c in ("base", "ft")])]
+    groups = [("base", ["base", "rag"]), ("ft", ["ft", "ft_rag"]), ("extractive", ["extractive"])]
+    total = sum(len(its) for _, its, conds in sets for _ in conds)
+    todo = total - len(done)
+
+    from tqdm.auto import tqdm
+
+    retriever = None
+    if any(CONDITION_SPECS[c][0] == "rag" for c in cfg.conditions):
+        from retrieval.hybrid import HybridRetriever
+
+        retriever = HybridRetriever(index)
+    semantic = SemanticScorer(cfg.semantic_model) if cfg.semantic_model else None
+    bar = tqdm(total=total, initial=total - todo, desc="eval", unit="answer", disable=not progress)
+    try:
+        for _, group_conditions in groups:
+            wanted = [c for c in group_conditions if c in cfg.conditions]
+            pending = [(s, its, c) for s, its, conds in sets for c in wanted if c in conds
+                       and any((s, c, it.id) not in done for it in its)]
+            if not pending:
+                continue
+            backend = CONDITION_SPECS[wanted[0]][2]
+            from graph.generators import make_generator
+
+            generator = make_generator(_generation_config(cfg, backend, cfg.adapter if CONDITION_SPECS[wanted[0]][1] else ""))
+            for set_name, its, condition in pending:
+                for start in range(0, len(its), cfg.batch_size):
+                    batch = its[start:start + cfg.batch_size]
+                    missing = [it for it in batch if (set_name, condition, it.id) not in done]
+                    if not missing:
+                        continue
+                    t0 = time.perf_counter()
+                    answers = _answer_batch(batch, condition, generator, retriever, index.articles if index else None, cfg)
+                    batch_seconds = time.perf_counter() - t0
+                    rows = []
+                    sims = semantic([a["answer"] for a in answers], [it.reference_answer for it in batch]) if semantic else None
+                    for i, (it, ans) in enumerate(zip(batch, answers)):
+                        if (set_name, condition, it.id) in done:
+                            continue
+                        metrics = score_row(it, ans["answer"], ans["citations"], ans["retrieved"], ans["gen"], cfg,
+                                            rag=CONDITION_SPECS[condition][0] == "rag")
+                        if sims is not None:
+                            metrics["semantic_similarity"] = sims[i]
+                        rows.append({
+                            "set": set_name, "condition": condition, "id": it.id, "lang": it.lang,
+                            "question": it.question, "reference_answer": it.reference_answer,
+                            "gold": [list(g) for g in it.gold_articles()], "answer": ans["answer"],
+                            "citations": ans["citations"], "retrieved": [list(r) for r in ans["retrieved"]],
+                            "prompt_id": ans["prompt_id"], **ans["gen"], "timings": ans["timings"],
+                            "batch_seconds": batch_seconds, "metrics": metrics,
+                        })
+                    append_jsonl(rows_path, rows)
+                    done.update((set_name, condition, r["id"]) for r in rows)
+                    bar.update(len(rows))
+                    if on_batch:
+                        on_batch(set_name, condition, len(rows))
+            del generator
+            gc.collect()
+    finally:
+        bar.close()
+    record["status"] = "complete"
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json(record_path, record)
+    if cfg.report:
+        from eval.report import write_report
+
+        write_report([out])
+    return out
