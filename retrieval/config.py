@@ -1,0 +1,41 @@
+"""RetrievalConfig: the one config dataclass of the retrieval stage.
+
+Loaded from the [retrieval] section of a TOML file with
+`lexkz.config.load_stage(RetrievalConfig, path, "retrieval", overrides)`; CLI flags override.
+Per-call arguments of `HybridRetriever.retrieve` default to these values. The embedding
+model is not set here: it is the one the index was built with (its manifest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lexkz.errors import LexkzError
+
+MODES = ("hybrid", "lexical", "dense")
+
+
+@dataclass
+class RetrievalConfig:
+    k: int = field(default=10, metadata={"help": "articles returned per query"})
+    mode: str = field(default="hybrid", metadata={"help": "hybrid (BM25 + dense, fused), lexical (BM25 only) or dense (FAISS only)"})
+    lexical_weight: float = field(default=1.0, metadata={"help": "weight of the BM25 ranking in reciprocal-rank fusion"})
+    dense_weight: float = field(default=1.0, metadata={"help": "weight of the dense ranking in reciprocal-rank fusion"})
+    rrf_k: int = field(default=60, metadata={"help": "reciprocal-rank fusion constant: score = sum w / (rrf_k + rank)"})
+    candidates: int = field(default=100, metadata={"help": "passages fetched from each of BM25 and FAISS before fusion"})
+    include_repealed: bool = field(default=False, metadata={"help": "also return articles of repealed acts"})
+    reranker: str = field(default="", metadata={"help": "cross-encoder model id or local path to rerank the top candidates ('' = none)"})
+    rerank_top: int = field(default=20, metadata={"help": "fused candidates the reranker rescores"})
+    snippet_chars: int = field(default=300, metadata={"help": "length of the snippet cut around the best matching passage"})
+    nprobe: int = field(default=0, metadata={"help": "IVF lists probed per dense query (0 = the index's default)"})
+    device: str = field(default="", metadata={"help": "torch device for the query embedder and reranker ('' = cpu)"})
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise LexkzError(f"retrieval mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.k < 1 or self.candidates < 1 or self.rerank_top < 1:
+            raise LexkzError("k, candidates and rerank_top must be at least 1")
+        if self.lexical_weight < 0 or self.dense_weight < 0 or self.lexical_weight + self.dense_weight == 0:
+            raise LexkzError("lexical_weight and dense_weight must be >= 0 and not both 0")
+        if self.rrf_k < 0:
+            raise LexkzError(f"rrf_k must be >= 0, not {self.rrf_k}")
