@@ -120,7 +120,25 @@ def parse_citations(text: str, lang: str = "rus") -> list[dict]:
             found.append({"raw": m.group(0), "kind": "marker", "number": None, "marker": int(n), "point": None,
                           "act_words": [], "act_words_before": [], "start": m.start(), "end": m.end()})
     found.sort(key=lambda c: c["start"])
+    _share_act_names(masked, found)
     return found
+
+
+_JOINER = re.compile(r"^[\s,]*(?:и|или|а также|және|мен|пен|немесе)?[\s,]*$", re.I)
+
+
+def _share_act_names(text: str, found: list[dict]) -> None:
+    """"ст. 88 и ст. 89 ТК": the first takes the act words of the next; Kazakh
+    "Еңбек кодексінің 88-бабы және 113-бабы": the second takes those of the first."""
+    arts = [c for c in found if c["kind"] == "article"]
+    for a, b in zip(arts, arts[1:]):
+        if a["start"] == b["start"] or not _JOINER.match(text[a["end"]:b["start"]]):
+            continue
+        a_kaz, b_kaz = "-ба" in a["raw"].lower(), "-ба" in b["raw"].lower()
+        if not a_kaz and not b_kaz and b["act_words"]:
+            a["act_words"] = b["act_words"]
+        if a_kaz and b_kaz:
+            b["act_words_before"] = a["act_words_before"]
 
 
 # ------------------------------------------------------------------ act names
@@ -167,38 +185,46 @@ class ActCatalog:
             return titles[1]
         return titles[0]
 
-    def match(self, words: list[str], reverse: bool = False) -> tuple[bool, list[str]]:
-        """(an act is named, codes of the best-matching acts) for the words near a citation.
+    def _known(self, word: str) -> bool:
+        return any(_prefix_match(word, t) for act in self.acts.values() for t in act["words"])
 
-        An act is named when an alias or an act keyword (кодекс, закон, конституц, заң) is
-        among the 3 words nearest the number. Codes are the acts whose title shares most
-        words with the phrase (empty when the named act is not in the index)."""
-        near = list(reversed(words)) if reverse else list(words)
-        near3 = near[:3]
+    def match(self, words: list[str], reverse: bool = False) -> tuple[bool, list[str]]:
+        """(an act is named, codes of the acts it names) for the words next to a citation.
+
+        `words` run away from the number (`reverse=True` when they are given in text order
+        before it). An act is named by an alias (ТК, ЗПП, ...) or a keyword (кодекс, закон,
+        конституц, заң) among the 3 nearest words; its mention is the words up to the keyword
+        plus the following run of title words. The codes are the acts whose titles hold every
+        content word of the mention: empty when the named act is not in the index. Without a
+        keyword, a run of 2+ title words from the start counts too ("ст. 30 О защите прав
+        потребителей")."""
+        near = [w for w in (reversed(words) if reverse else words)]
         expanded: list[str] = []
-        named = False
-        for w in near:
+        for i, w in enumerate(near):
             if w in ALIASES:
                 expanded.extend(ALIASES[w].split())
-                named = True
+                expanded.append(f"#{i}")  # the alias ends a keyword-like position
             else:
                 expanded.append(w)
-        if any(w.startswith(ACT_KEYWORDS) for w in near3) or any(w in ALIASES for w in near3):
-            named = True
-        content = [w for w in expanded if w not in GLUE and len(w) > 1 and not w.isdigit()]
+        alias_near = any(w in ALIASES for w in near[:3])
+        kw = next((i for i, w in enumerate(near[:3]) if w.startswith(ACT_KEYWORDS)), None)
+        if alias_near:
+            kw = max(i for i, w in enumerate(expanded) if w.startswith("#") and int(w[1:]) < 3)
+        named = kw is not None
+        mention = expanded[: kw + 1] if named else []
+        for w in expanded[len(mention):]:
+            if w.startswith("#") or w in GLUE or self._known(w):
+                mention.append(w)
+            else:
+                break
+        content = [w for w in mention if not w.startswith("#") and w not in GLUE and len(w) > 1 and not w.isdigit()]
+        if not named and len(content) < 2:
+            return False, []
         if not content:
             return named, []
-        scores = {code: sum(any(_prefix_match(w, t) for t in act["words"]) for w in content)
-                  for code, act in self.acts.items()}
-        best = max(scores.values(), default=0)
-        if not named:
-            # no keyword: accept only a phrase made of 2+ title words ("ст. 30 О защите прав потребителей")
-            if best >= 2 and best >= len(content[:3]):
-                return True, [c for c, s in scores.items() if s == best]
-            return False, []
-        if best == 0:
-            return True, []
-        return True, [c for c, s in scores.items() if s == best]
+        full = [code for code, act in self.acts.items()
+                if all(any(_prefix_match(w, t) for t in act["words"]) for w in content)]
+        return True, full
 
 
 # ---------------------------------------------------------------- resolution

@@ -34,6 +34,7 @@ class GenerationConfig:
     context_chars: int = field(default=4000, metadata={"help": "maximum characters of one article's text in a context block"})
     extractive_articles: int = field(default=3, metadata={"help": "extractive backend: how many top context blocks to quote"})
     extractive_sentences: int = field(default=2, metadata={"help": "extractive backend: sentences quoted per article"})
+    retrieval_lang: str = field(default="auto", metadata={"help": "articles retrieved for a question: same (its language), any, or auto (same for Russian, any for Kazakh: the corpus has Kazakh text for few acts)"})
     max_question_chars: int = field(default=2000, metadata={"help": "longer questions are refused"})
 
 

@@ -1,0 +1,180 @@
+"""The nodes of the ask graph: plain functions `(state, runtime) -> partial state`.
+
+    retrieve          question -> retrieved hits            (runtime.context.retriever)
+    generate          prompt (+ context blocks) -> answer   (runtime.context.generator)
+    verify_citations  answer -> citations with a status    (runtime.context.store)
+    respond           citations -> numbered sources, final warnings
+
+Each node is a thin wrapper over a `*_update(state, ctx)` helper, which `graph.ask.answer_batch`
+calls directly to answer many questions with one batched generate call and the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from graph.citations import verify_citations_in
+from graph.config import GenerationConfig
+from graph.prompts import build_messages, prompt_id
+from graph.state import AskContext, AskState
+from lexkz.common import normalize_lang
+from lexkz.errors import LexkzError
+
+_KAZ_LETTERS = set("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
+
+NOTES = {
+    "rus": {
+        "no_hits": "Поиск не нашёл статей по вопросу: ответ не опирается на контекст.",
+        "no_citations": "Ответ не содержит ссылок на статьи: проверьте его по первоисточнику.",
+        "tiny": "Ответ дала крошечная случайная модель: это проверка работы конвейера, а не юридический ответ.",
+        "no_store": "Индекс недоступен: ссылки ответа не проверены.",
+    },
+    "kaz": {
+        "no_hits": "Іздеу сұрақ бойынша бап таппады: жауап контекстке сүйенбейді.",
+        "no_citations": "Жауапта баптарға сілтеме жоқ: оны түпнұсқамен тексеріңіз.",
+        "tiny": "Жауапты кішкентай кездейсоқ модель берді: бұл конвейердің жұмысын тексеру, заңдық жауап емес.",
+        "no_store": "Индекс қолжетімсіз: жауаптағы сілтемелер тексерілмеді.",
+    },
+}
+
+
+def detect_lang(text: str) -> str:
+    """"kaz" when the text has a Kazakh-only letter (ә ғ қ ң ө ұ ү һ і), else "rus"."""
+    return "kaz" if any(c in _KAZ_LETTERS for c in text) else "rus"
+
+
+def check_question(question, cfg: GenerationConfig | None = None) -> str:
+    """The stripped question, or LexkzError (exit 2) for an empty or oversized one."""
+    limit = (cfg or GenerationConfig()).max_question_chars
+    if not isinstance(question, str) or not question.strip():
+        raise LexkzError('the question is empty: pass the question text, e.g. lexkz ask "Сколько дней отпуска положено работнику?"')
+    question = question.strip()
+    if len(question) > limit:
+        raise LexkzError(f"the question is too long ({len(question)} characters, limit {limit}): shorten it "
+                         "to the legal question itself, or raise max_question_chars in the [generation] config")
+    return question
+
+
+def initial_state(question: str, lang: str | None = None, mode: str = "rag", k: int = 5,
+                  filters: dict | None = None, cfg: GenerationConfig | None = None) -> AskState:
+    """A validated input state: language detected when not given, retrieval filters resolved."""
+    cfg = cfg or GenerationConfig()
+    question = check_question(question, cfg)
+    if mode not in ("rag", "closed_book"):
+        raise LexkzError(f"unknown mode {mode!r}: use rag or closed_book")
+    if not isinstance(k, int) or k < 1:
+        raise LexkzError(f"k must be a positive number of articles, got {k!r}")
+    lang = normalize_lang(lang) or detect_lang(question)
+    filters = dict(filters or {})
+    if "lang" not in filters:
+        choice = cfg.retrieval_lang
+        if choice not in ("auto", "same", "any"):
+            raise LexkzError(f"retrieval_lang must be auto, same or any, not {choice!r}")
+        filters["lang"] = lang if choice == "same" or (choice == "auto" and lang == "rus") else None
+    filters.setdefault("act_codes", None)
+    return {"question": question, "lang": lang, "mode": mode, "k": k, "filters": filters,
+            "retrieved": [], "warnings": [], "timings": {}}
+
+
+def _ctx(runtime) -> AskContext:
+    ctx = runtime.context if hasattr(runtime, "context") else runtime
+    if isinstance(ctx, dict):
+        ctx = AskContext(**ctx)
+    if ctx is None:
+        raise LexkzError("the ask graph needs a context: graph.invoke(state, context=AskContext(generator=...))")
+    return ctx
+
+
+def _plain(obj):
+    """JSON-safe copy (numpy scalars in score parts become floats)."""
+    return json.loads(json.dumps(obj, default=float))
+
+
+def _lang(state: AskState) -> str:
+    return state.get("lang") or detect_lang(state["question"])
+
+
+# ------------------------------------------------------------------ updates
+
+
+def retrieve_update(state: AskState, ctx: AskContext) -> dict:
+    t0 = time.perf_counter()
+    question = check_question(state.get("question"), ctx.config)
+    if ctx.retriever is None:
+        raise LexkzError("rag mode needs a retriever over an index: build one with `lexkz index build` "
+                         "and pass --index DIR, or use --mode closed_book", exit_code=3)
+    filters = state.get("filters") or {}
+    hits = ctx.retriever.retrieve(question, k=state.get("k", 5), lang=filters.get("lang"),
+                                  act_codes=filters.get("act_codes"))
+    update = {"retrieved": [_plain(h.to_dict(with_text=True)) for h in hits],
+              "timings": {"retrieve": time.perf_counter() - t0}}
+    if not hits:
+        update["warnings"] = [NOTES[_lang(state)]["no_hits"]]
+    return update
+
+
+def messages_for(state: AskState, ctx: AskContext) -> list[dict]:
+    question = check_question(state.get("question"), ctx.config)
+    mode = state.get("mode", "rag")
+    return build_messages(question, state.get("retrieved") or [], _lang(state), mode, ctx.config.context_chars)
+
+
+def generation_update(state: AskState, result, ctx: AskContext, seconds: float | None = None) -> dict:
+    return {
+        "answer": result.text,
+        "prompt_id": prompt_id(_lang(state), state.get("mode", "rag")),
+        "generator": _plain(ctx.generator.info()),
+        "generation": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                       "seconds": result.seconds, "finish_reason": result.finish_reason},
+        "timings": {"generate": result.seconds if seconds is None else seconds},
+    }
+
+
+def verify_update(state: AskState, ctx: AskContext) -> dict:
+    t0 = time.perf_counter()
+    citations = verify_citations_in(state.get("answer", ""), state.get("retrieved") or [], ctx.store, _lang(state))
+    warnings = [c["warning"] for c in citations if c.get("warning")]
+    return {"citations": citations, "warnings": warnings, "timings": {"verify_citations": time.perf_counter() - t0}}
+
+
+def respond_update(state: AskState, ctx: AskContext) -> dict:
+    notes = NOTES[_lang(state)]
+    sources, seen = [], set()
+    for c in state.get("citations") or []:
+        if c.get("article_id") and c["article_id"] not in seen:
+            seen.add(c["article_id"])
+            sources.append({"n": len(sources) + 1, **{k: c.get(k) for k in (
+                "article_id", "act_code", "act_title", "number", "title", "url", "status", "point")}})
+    warnings = []
+    if not state.get("citations"):
+        warnings.append(notes["no_citations"])
+    if ctx.store is None:
+        warnings.append(notes["no_store"])
+    if (state.get("generator") or {}).get("tiny_random"):
+        warnings.append(notes["tiny"])
+    return {"sources": sources, "warnings": warnings}
+
+
+# -------------------------------------------------------------------- nodes
+
+
+def retrieve(state: AskState, runtime) -> dict:
+    return retrieve_update(state, _ctx(runtime))
+
+
+def generate(state: AskState, runtime) -> dict:
+    ctx = _ctx(runtime)
+    if ctx.generator is None:
+        raise LexkzError("the ask graph needs a generator in its context (graph.generators.make_generator)")
+    t0 = time.perf_counter()
+    result = ctx.generator.generate([messages_for(state, ctx)])[0]
+    return generation_update(state, result, ctx, seconds=time.perf_counter() - t0)
+
+
+def verify_citations(state: AskState, runtime) -> dict:
+    return verify_update(state, _ctx(runtime))
+
+
+def respond(state: AskState, runtime) -> dict:
+    return respond_update(state, _ctx(runtime))
