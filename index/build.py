@@ -50,7 +50,7 @@ class _WriterLock:
         from filelock import FileLock
 
         self.path = index_dir / LOCK_FILE
-        self.lock = FileLock(str(self.path), is_singleton=False) if _has_singleton_arg() else FileLock(str(self.path))
+        self.lock = FileLock(str(self.path))
 
     def __enter__(self):
         from filelock import Timeout
@@ -65,17 +65,6 @@ class _WriterLock:
 
     def __exit__(self, *exc):
         self.lock.release()
-
-
-def _has_singleton_arg() -> bool:
-    import inspect
-
-    from filelock import FileLock
-
-    try:
-        return "is_singleton" in inspect.signature(FileLock.__init__).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 # ---------------------------------------------------------------- pieces
@@ -119,6 +108,12 @@ def _make_embedder(cfg: IndexConfig):
     return get_embedder(cfg.embedding, query_prefix=cfg.query_prefix, passage_prefix=cfg.passage_prefix)
 
 
+def _id_order(aid: str) -> tuple:
+    """Sort key of an article id: act, language, then the article number numerically (88 < 88-1 < 113)."""
+    code, number, lang = aid.rsplit("/", 2)
+    return code, lang, tuple(int(p) if p.isdigit() else 0 for p in number.split("-")), number
+
+
 def _diff(old: dict[str, str], new: dict[str, Article]) -> dict:
     """Per-act added / changed / removed article ids (by content hash)."""
     acts: dict[str, dict[str, list[str]]] = {}
@@ -134,7 +129,7 @@ def _diff(old: dict[str, str], new: dict[str, Article]) -> dict:
     for aid in old:
         if aid not in new:
             slot(aid.split("/", 1)[0])["removed"].append(aid)
-    acts = {code: {k: sorted(v) for k, v in d.items()} for code, d in sorted(acts.items())}
+    acts = {code: {k: sorted(v, key=_id_order) for k, v in d.items()} for code, d in sorted(acts.items())}
     totals = {k: sum(len(d[k]) for d in acts.values()) for k in ("added", "changed", "removed")}
     totals["unchanged"] = sum(1 for aid, art in new.items() if old.get(aid) == art.sha256)
     return {"acts": acts, "totals": totals}
@@ -159,7 +154,7 @@ def _tmp_version_dir(index_dir: Path, version: int) -> Path:
 
 
 def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, embedder, previous: Index | None,
-                   kind: str, progress: bool) -> dict:
+                   progress: bool) -> dict:
     """Write the next version for `snapshot` (reusing `previous`'s vectors where possible), switch to it."""
     t0 = time.perf_counter()
     version = max(list_versions(index_dir) + [0]) + 1
@@ -296,7 +291,7 @@ def build_index(corpus_dir: str | Path, index_dir: str | Path, cfg: IndexConfig 
     embedder = embedder or _make_embedder(cfg)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _WriterLock(index_dir):
-        return _write_version(index_dir, snapshot, cfg, embedder, None, "build", progress)
+        return _write_version(index_dir, snapshot, cfg, embedder, None, progress)
 
 
 def update_index(corpus_dir: str | Path, index_dir: str | Path, settings: dict | None = None,
@@ -342,7 +337,7 @@ def update_index(corpus_dir: str | Path, index_dir: str | Path, settings: dict |
                     "reused_passages": live.manifest["counts"]["passages"], "removed_passages": 0,
                     "pruned_versions": [], "warnings": snapshot.warnings, "seconds": {"total": 0.0, "embedding": 0.0}}
         embedder = embedder or live.embedder()
-        report = _write_version(index_dir, snapshot, stored, embedder, live, "update", progress)
+        report = _write_version(index_dir, snapshot, stored, embedder, live, progress)
         report["up_to_date"] = False
         return report
 
