@@ -1,0 +1,129 @@
+"""`lexkz ask`: answer a question about RK law with cited, checked articles.
+
+    lexkz ask "Сколько дней длится ежегодный оплачиваемый отпуск?"            # extractive, no LLM
+    lexkz ask "Жыл сайынғы еңбек демалысы қанша күн?" --lang kaz
+    lexkz ask "..." --generator hf --model Qwen/Qwen3-8B --adapter runs/sft/adapter
+    lexkz ask "..." --generator openai --base-url http://127.0.0.1:8000/v1 --model lexkz
+    lexkz ask "..." --mode closed_book --generator hf --model /models/Qwen3-8B
+    lexkz ask "..." --json          # the whole final state (schema: graph/ask_schema.json)
+    lexkz ask "..." --stream        # node events (retrieve, generate, ...) on stderr as they finish
+
+Settings come from the [generation] and [retrieval] sections of --config; flags override.
+Human output: the answer, then "Источники" (Kazakh "Дереккөздер") with numbered articles,
+titles, statuses and links, then warnings. Errors (empty or oversized question, missing
+index, model or adapter, an adapter for another base model) print `error: ...` and exit
+non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from graph.ask import DEFAULT_INDEX_DIR, ask, make_context
+from graph.config import GenerationConfig
+from lexkz.config import help_of, load_stage
+
+STATUS_LABELS = {
+    "rus": {"supported": "в найденном контексте", "in_corpus_not_retrieved": "есть в корпусе, не найдена поиском",
+            "invented": "НЕ ПОДТВЕРЖДЕНА", "unresolved": "не проверена"},
+    "kaz": {"supported": "табылған контексте", "in_corpus_not_retrieved": "корпуста бар, іздеу таппады",
+            "invented": "РАСТАЛМАДЫ", "unresolved": "тексерілмеді"},
+}
+HEADINGS = {
+    "rus": {"sources": "Источники", "warnings": "Предупреждения", "none": "(ссылок на статьи нет)",
+            "article": "ст. {number}"},
+    "kaz": {"sources": "Дереккөздер", "warnings": "Ескертулер", "none": "(баптарға сілтеме жоқ)",
+            "article": "{number}-бап"},
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("ask", help="answer a question with cited, verified articles",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("question", help="the question, in Russian or Kazakh")
+    p.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
+    p.add_argument("--generator", choices=["hf", "extractive", "openai", "auto"], default=None,
+                   help=help_of(GenerationConfig, "backend"))
+    p.add_argument("--model", default=None, help=help_of(GenerationConfig, "model"))
+    p.add_argument("--adapter", default=None, help=help_of(GenerationConfig, "adapter"))
+    p.add_argument("--k", "-k", type=int, default=None, help="articles retrieved into the context (default 5)")
+    p.add_argument("--mode", choices=["rag", "closed_book"], default="rag", help="rag (retrieve first) or closed_book")
+    p.add_argument("--lang", default=None, help="question language rus (ru) or kaz (kk); detected when omitted")
+    p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="retrieve only from these acts (adilet codes)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help=help_of(GenerationConfig, "max_new_tokens"))
+    p.add_argument("--temperature", type=float, default=None, help=help_of(GenerationConfig, "temperature"))
+    p.add_argument("--seed", type=int, default=None, help=help_of(GenerationConfig, "seed"))
+    p.add_argument("--base-url", default=None, help=help_of(GenerationConfig, "base_url"))
+    p.add_argument("--device", default=None, help=help_of(GenerationConfig, "device"))
+    p.add_argument("--config", default=None, help="TOML file with [generation] and [retrieval] sections")
+    p.add_argument("--json", action="store_true", help="print the whole final state as JSON")
+    p.add_argument("--stream", action="store_true", help="print node events to stderr as the graph runs")
+    p.set_defaults(func=cmd_ask)
+
+
+def cmd_ask(args) -> int:
+    from retrieval.config import RetrievalConfig
+
+    cfg = load_stage(GenerationConfig, args.config, "generation", {
+        "backend": args.generator, "model": args.model, "adapter": args.adapter,
+        "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed,
+        "base_url": args.base_url, "device": args.device})
+    rcfg = load_stage(RetrievalConfig, args.config, "retrieval", {})
+    k = args.k if args.k is not None else (5 if args.config is None else rcfg.k)
+    from graph.nodes import initial_state
+
+    initial_state(args.question, args.lang, args.mode, k, None, cfg)  # bad input fails before loading anything
+    ctx = make_context(args.index, cfg, args.mode, retrieval_cfg=rcfg)
+    on_update = print_event if args.stream else None
+    final = ask(args.question, lang=args.lang, mode=args.mode, k=k,
+                filters={"act_codes": args.act} if args.act else None, context=ctx, on_update=on_update)
+    if args.json:
+        print(json.dumps(final, ensure_ascii=False, indent=2, default=float))
+    else:
+        print(format_answer(final))
+    return 0
+
+
+def print_event(node: str, update: dict) -> None:
+    """One line per finished node on stderr (the --stream view)."""
+    secs = (update.get("timings") or {}).get(node)
+    took = f" in {secs:.2f} s" if secs is not None else ""
+    if node == "retrieve":
+        arts = ", ".join(h["article_id"] for h in update.get("retrieved", []))
+        detail = f"{len(update.get('retrieved', []))} articles: {arts}"
+    elif node == "generate":
+        g = update.get("generation", {})
+        detail = (f"{g.get('completion_tokens', 0)} tokens, prompt {update.get('prompt_id')}, "
+                  f"{(update.get('generator') or {}).get('backend')}")
+    elif node == "verify_citations":
+        counts: dict[str, int] = {}
+        for c in update.get("citations", []):
+            counts[c["status"]] = counts.get(c["status"], 0) + 1
+        detail = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no citations"
+    else:
+        detail = f"{len(update.get('sources', []))} sources"
+    print(f"[{node}]{took}: {detail}", file=sys.stderr, flush=True)
+
+
+def format_answer(final: dict) -> str:
+    """The answer, then numbered sources with titles, statuses and links, then warnings."""
+    lang = final.get("lang", "rus")
+    head, labels = HEADINGS[lang], STATUS_LABELS[lang]
+    lines = []
+    if (final.get("generator") or {}).get("tiny_random"):
+        lines.append("[tiny random model: plumbing check, not a legal answer]")
+    lines += [final.get("answer", "").strip(), "", f"{head['sources']}:"]
+    for s in final.get("sources") or []:
+        article = head["article"].format(number=s["number"])
+        point = f"{s['point']} " if s.get("point") else ""
+        title = f". {s['title']}" if s.get("title") else ""
+        lines.append(f" {s['n']}. {s['act_title']}, {point}{article}{title} [{labels[s['status']]}]")
+        if s.get("url"):
+            lines.append(f"    {s['url']}")
+    if not final.get("sources"):
+        lines.append(f" {head['none']}")
+    if final.get("warnings"):
+        lines += ["", f"{head['warnings']}:"] + [f" - {w}" for w in final["warnings"]]
+    return "\n".join(lines)

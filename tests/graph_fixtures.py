@@ -1,0 +1,145 @@
+"""Fixtures and helpers shared by the graph tests (imported into each test module).
+
+- `graph_index`: a real index (SQLite + BM25 + FAISS, "hashing" embedder) of the made-up
+  fixture corpus, built once per session.
+- `labour_index`: a real index of two acts of the real corpus (Labour Code K1500000414 and
+  the Consumer Protection Law Z100000274_, linked into a temp folder); skips when absent.
+- `varied_tiny_dir`: the session's tiny random Qwen3 with its weights redrawn at a larger
+  scale, so greedy outputs differ from prompt to prompt (the stock init gives the same
+  token for every prompt, which would make batched-vs-sequential comparisons vacuous).
+- `tiny_adapter_dir`: a LoRA adapter for `varied_tiny_dir`, trained for a few real steps.
+- `ScriptedGenerator`: a generator that returns scripted answers (drives citation checks
+  through the real graph without a model).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from graph.generators.base import GenerationResult
+
+LABOUR_CODE = "K1500000414"
+CONSUMER_LAW = "Z100000274_"
+
+
+@pytest.fixture(scope="session")
+def graph_index(fixture_corpus, tmp_path_factory) -> Path:
+    from index.build import build_index
+    from index.config import IndexConfig
+
+    index_dir = tmp_path_factory.mktemp("graph_index") / "index"
+    build_index(fixture_corpus, index_dir, IndexConfig(embedding="hashing:256"), progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def labour_index(shared_corpus, tmp_path_factory) -> Path:
+    from index.build import build_index
+    from index.config import IndexConfig
+
+    root = tmp_path_factory.mktemp("labour_corpus")
+    for code in (LABOUR_CODE, CONSUMER_LAW):
+        if not (shared_corpus / code).is_dir():
+            pytest.skip(f"{code} missing from the real corpus at {shared_corpus}")
+        (root / code).symlink_to(shared_corpus / code, target_is_directory=True)
+    index_dir = tmp_path_factory.mktemp("labour_index") / "index"
+    build_index(root, index_dir, IndexConfig(embedding="hashing"), progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def varied_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny_varied")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 0.3, generator=gen)
+    model.save_pretrained(out)
+    for f in tiny_model_dir.iterdir():  # tokenizer files and the LEXKZ_TINY.json marker
+        if f.is_file() and not (out / f.name).exists():
+            shutil.copy(f, out / f.name)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(varied_tiny_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter trained for 8 real AdamW steps on one chat example; returns its folder.
+
+    The adapter's lora_B weights start at zero, so only training makes it change the model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(varied_tiny_dir)
+    model = AutoModelForCausalLM.from_pretrained(varied_tiny_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"],
+                                             lora_dropout=0.0, task_type="CAUSAL_LM"))
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "Сколько дней отпуска?"},
+         {"role": "assistant", "content": "Двадцать четыре календарных дня, ст. 88 Трудового кодекса."}],
+        tokenize=False)
+    batch = tok(text, return_tensors="pt")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+    model.train()
+    losses = []
+    for _ in range(8):
+        loss = model(**batch, labels=batch["input_ids"]).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], losses
+    out = tmp_path_factory.mktemp("tiny_adapter") / "adapter"
+    model.save_pretrained(out)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert Path(cfg["base_model_name_or_path"]).resolve() == Path(varied_tiny_dir).resolve()
+    return out
+
+
+class ScriptedGenerator:
+    """Returns the scripted answers in turn (cycling); records every batch it was given."""
+
+    name = "scripted"
+
+    def __init__(self, answers: list[str]):
+        self.answers = list(answers)
+        self.calls: list[list[list[dict]]] = []
+        self._next = 0
+
+    def generate(self, batch, **overrides):
+        self.calls.append(batch)
+        out = []
+        for _ in batch:
+            text = self.answers[self._next % len(self.answers)]
+            self._next += 1
+            out.append(GenerationResult(text=text, prompt_tokens=1, completion_tokens=len(text.split()),
+                                        seconds=0.0, finish_reason="stop"))
+        return out
+
+    def info(self):
+        return {"backend": "scripted", "model": None, "adapter": None, "tiny_random": False}
+
+
+class CountingGenerator:
+    """Wraps a real generator and counts generate() calls and prompts."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[int] = []
+
+    def generate(self, batch, **overrides):
+        self.calls.append(len(batch))
+        return self.inner.generate(batch, **overrides)
+
+    def info(self):
+        return self.inner.info()
