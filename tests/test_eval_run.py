@@ -1,0 +1,181 @@
+"""End-to-end ablation runs with real parts: a real index (hashing embedder) of the fixture
+corpus, the tiny random Qwen3, a LoRA adapter trained here for a few real steps with peft,
+the real LangGraph workflow, real rows on disk. Scores are plumbing checks, never results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from eval.config import EvalConfig
+from eval.run import run_eval
+from lexkz.errors import LexkzError
+from tests.fixture_corpus import CONSUMER, LABOUR
+
+QUESTIONS = [
+    {"id": "f1", "lang": "ru", "question": "Сколько дней длится ежегодный оплачиваемый трудовой отпуск?",
+     "reference_answer": "Двадцать четыре календарных дня (ст. 88 Трудового кодекса).", "act_code": LABOUR, "article": "88"},
+    {"id": "f2", "lang": "ru", "question": "Что может потребовать потребитель, если ему продан товар ненадлежащего качества?",
+     "reference_answer": "Замены товара или возврата уплаченной суммы (ст. 30).", "act_code": CONSUMER, "article": "30"},
+    {"id": "f3", "lang": "kk", "question": "Қызметкер еңбек шартын бұзу үшін жұмыс берушіні қашан ескертуі керек?",
+     "reference_answer": "Бір айдан кешіктірмей жазбаша ескертеді (113-бап).", "act_code": LABOUR, "article": "113"},
+]
+VOLATILE = {"seconds", "batch_seconds", "timings"}  # wall-clock values differ between runs
+
+
+def train_tiny_adapter(model_dir, out_dir, steps: int = 4):
+    """A real LoRA adapter: a few AdamW steps on two made-up sentences; returns its directory."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+    batch = tok(["Работникам предоставляется отпуск двадцать четыре календарных дня.",
+                 "Қызметкерге жиырма төрт күн демалыс беріледі."], return_tensors="pt", padding=True)
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch, labels=batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert torch.isfinite(loss) and any(p.abs().sum() > 0 for p in lora_b)  # the adapter really changed
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def fixture_index(fixture_corpus, tmp_path_factory):
+    from index.build import build_index
+    from index.config import IndexConfig
+
+    out = tmp_path_factory.mktemp("eval_index") / "index"
+    build_index(fixture_corpus, out, IndexConfig(embedding="hashing"), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_model_dir, tmp_path_factory):
+    return train_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "adapter")
+
+
+@pytest.fixture(scope="module")
+def questions_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("questions") / "q.jsonl"
+    path.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in QUESTIONS) + "\n", encoding="utf-8")
+    return path
+
+
+def _cfg(tiny_model_dir, fixture_index, questions_file, out, **kw) -> EvalConfig:
+    base = EvalConfig(questions=[str(questions_file)], index_dir=str(fixture_index), model=str(tiny_model_dir),
+                      conditions=["rag", "extractive"], k=3, batch_size=2, max_new_tokens=8, control_set="",
+                      output_dir=str(out), bootstrap_resamples=200)
+    return replace(base, **kw)
+
+
+def _rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _stable(rows):
+    out = sorted(((r["set"], r["condition"], r["id"]), {k: v for k, v in r.items() if k not in VOLATILE}) for r in rows)
+    for _, r in out:
+        r["metrics"] = {k: v for k, v in r["metrics"].items() if k not in ("generation_seconds", "tokens_per_second")}
+    return out
+
+
+def test_small_ablation_writes_rows_record_and_report(tiny_model_dir, fixture_index, questions_file, tmp_path):
+    out = run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "run"), progress=False)
+    rows = _rows(out)
+    assert sorted((r["condition"], r["id"]) for r in rows) == sorted((c, q["id"]) for c in ("rag", "extractive") for q in QUESTIONS)
+    by = {(r["condition"], r["id"]): r for r in rows}
+    # retrieval is real: the hybrid retriever finds the gold article of each question in the top 3
+    assert all(by[("rag", q["id"])]["metrics"]["recall_at_k"] == 1.0 for q in QUESTIONS)
+    assert by[("rag", "f1")]["retrieved"][0] == [LABOUR, "88"]
+    # the extractive answer quotes the gold article's text and gets the key number
+    ext = by[("extractive", "f1")]
+    assert "двадцать четыре" in ext["answer"] and ext["metrics"]["key_info"] > 0
+    assert ext["metrics"]["mrr"] == 1.0
+    assert by[("rag", "f3")]["prompt_id"] == "rag_kaz_v1"
+    assert all(r["completion_tokens"] <= 8 for r in rows if r["condition"] == "rag")
+
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["tiny_random_generator"] is True
+    assert record["index"]["version"] == 1 and len(record["index"]["manifest_sha256"]) == 64
+    assert record["decoding"] == {"do_sample": False, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 8, "seed": 0}
+    assert record["prompt_ids"]["rag"] == {"kaz": "rag_kaz_v1", "rus": "rag_rus_v1"}
+    assert record["libraries"]["torch"] and record["config"]["k"] == 3
+    assert record["questions"]["n"] == 3 and record["git"]["commit"]
+
+    report = out / "report"
+    for name in ["results.json", "tables.md", "tables.tex", "key_numbers.md", "samples.md", "benchmark_metrics.png",
+                 "token_f1_histogram.png", "key_info_distribution.png", "generation_time.png"]:
+        assert (report / name).is_file(), name
+    assert "PLUMBING CHECK, NOT A RESULT" in (report / "key_numbers.md").read_text()
+
+
+def test_two_greedy_runs_and_a_resumed_run_give_identical_rows(tiny_model_dir, fixture_index, questions_file,
+                                                                tiny_adapter, tmp_path):
+    kw = dict(conditions=["base", "rag", "ft_rag"], adapter=str(tiny_adapter), batch_size=1, control_limit=2,
+              control_set=EvalConfig().control_set, report=False)
+    first = run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "a", **kw), progress=False)
+    second = run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "b", **kw), progress=False)
+    assert _stable(_rows(first)) == _stable(_rows(second))
+    rows = _rows(first)
+    assert {r["set"] for r in rows} == {"main", "control"}  # base ran on the control set too
+    assert len(rows) == 3 * 3 + 2
+    record = json.loads((first / "run.json").read_text())
+    assert len(record["adapter_hash"]) == 64
+
+    # interrupt after two batches, tear the last line as a kill mid-write would, then resume
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def stop_after_two(set_name, condition, n):
+        seen.append(n)
+        if len(seen) == 2:
+            raise Stop
+
+    cfg = _cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "c", **kw)
+    with pytest.raises(Stop):
+        run_eval(cfg, on_batch=stop_after_two, progress=False)
+    assert len(_rows(cfg_dir := tmp_path / "c")) == 2
+    assert json.loads((cfg_dir / "run.json").read_text())["status"] == "running"
+    with open(cfg_dir / "rows.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"set": "main", "condition": "ft_ra')
+    run_eval(cfg, progress=False)
+    assert _stable(_rows(cfg_dir)) == _stable(_rows(first))
+    assert json.loads((cfg_dir / "run.json").read_text())["resumed"] == 1
+
+    # the adapter changes what the model says: ft_rag answers are not the base model's rag answers
+    ft = {r["id"]: r["answer"] for r in rows if r["condition"] == "ft_rag"}
+    plain = {r["id"]: r["answer"] for r in rows if r["condition"] == "rag"}
+    assert ft != plain
+
+
+def test_resume_with_other_settings_is_refused(tiny_model_dir, fixture_index, questions_file, tmp_path):
+    cfg = _cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "run", conditions=["extractive"], report=False)
+    run_eval(cfg, progress=False)
+    before = (tmp_path / "run" / "rows.jsonl").read_bytes()
+    with pytest.raises(LexkzError, match="different settings.*k") as exc:
+        run_eval(replace(cfg, k=2), progress=False)
+    assert exc.value.exit_code == 4
+    assert (tmp_path / "run" / "rows.jsonl").read_bytes() == before  # nothing damaged
+
+
+def test_bad_settings_are_clear_errors(tiny_model_dir, fixture_index, questions_file, tmp_path):
+    with pytest.raises(LexkzError, match="need an adapter"):
+        run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "x", conditions=["ft"]))
+    with pytest.raises(LexkzError, match="unknown or no condition"):
+        run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "x", conditions=["oracle"]))
+    with pytest.raises(LexkzError, match="no index"):
+        run_eval(_cfg(tiny_model_dir, tmp_path / "missing", questions_file, tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
