@@ -264,7 +264,7 @@ class HybridRetriever:
         texts = [f"{h.act_title}. {h.number}. {h.title}\n{h.text}" for h in hits]
         scores = self.reranker.score(query, texts)
         for hit, s in zip(hits, scores):
-            hit.score_parts["rerank"] = round(s, 6)
+            hit.score_parts["rerank"] = s
             hit.score_parts["fused"] = hit.score
             hit.score = s
         return sorted(hits, key=lambda h: -h.score)
