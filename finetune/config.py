@@ -105,3 +105,44 @@ def target_module_list(cfg: SFTConfig) -> list[str]:
     if not names:
         raise LexkzError("sft.target_modules is empty: use 'all', 'attention' or a comma list like 'q_proj,v_proj'")
     return names
+
+
+@dataclass
+class SFTDataConfig:
+    """Settings of `lexkz finetune data` (the [sft_data] section): sources, cleaning, split, mode."""
+
+    qa_files: list = field(default_factory=list, metadata={"help": "QA files: JSONL, CSV or datasets directories"})
+    corpus_index: str = field(default="", metadata={"help": "index directory: article store for corpus-derived pairs and retrieval for rag mode"})
+    corpus_dir: str = field(default="", metadata={"help": "corpus directory read directly for corpus-derived pairs (when no index is given)"})
+    synthetic_per_template: int = field(default=0, metadata={"help": "corpus-derived pairs per template and language (0 = none)"})
+    templates: list = field(default_factory=lambda: ["establishes", "which_article", "quote"], metadata={"help": "corpus-derived templates to use"})
+    langs: list = field(default_factory=lambda: ["rus", "kaz"], metadata={"help": "languages kept"})
+    mode: str = field(default="closed_book", metadata={"help": "'closed_book' (question -> answer) or 'rag' (RAFT: question + k retrieved articles -> answer citing the gold one)"})
+    k: int = field(default=4, metadata={"help": "rag: passages (articles) in each context"})
+    p_gold: float = field(default=0.8, metadata={"help": "rag: probability that the gold article is among the k passages"})
+    absent_gold: str = field(default="abstain", metadata={"help": "rag, gold left out: 'abstain' (answer says the articles do not answer) or 'keep' (original RAFT: same answer)"})
+    context_chars: int = field(default=1500, metadata={"help": "rag: characters of each article shown in the context"})
+    split: str = field(default="grouped", metadata={"help": "'grouped' (no article in both train and eval) or 'random'"})
+    eval_fraction: float = field(default=0.1, metadata={"help": "share of items in the eval split"})
+    min_question_chars: int = field(default=8, metadata={"help": "drop questions shorter than this"})
+    max_question_chars: int = field(default=2000, metadata={"help": "drop questions longer than this"})
+    min_answer_chars: int = field(default=3, metadata={"help": "drop answers shorter than this"})
+    max_answer_chars: int = field(default=4000, metadata={"help": "drop answers longer than this"})
+    min_answer_words: int = field(default=2, metadata={"help": "answers with fewer words are trivial and dropped"})
+    seed: int = field(default=0, metadata={"help": "seed for sampling, splits and RAFT draws"})
+    out: str = field(default="runs/sft-data", metadata={"help": "output directory (must not exist yet)"})
+
+
+def load_data_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> SFTDataConfig:
+    cfg = load_stage(SFTDataConfig, path, "sft_data", overrides)
+    if cfg.mode not in ("closed_book", "rag"):
+        raise LexkzError(f"sft_data.mode must be 'closed_book' or 'rag', got {cfg.mode!r}")
+    if cfg.split not in ("grouped", "random"):
+        raise LexkzError(f"sft_data.split must be 'grouped' or 'random', got {cfg.split!r}")
+    if cfg.absent_gold not in ("abstain", "keep"):
+        raise LexkzError(f"sft_data.absent_gold must be 'abstain' or 'keep', got {cfg.absent_gold!r}")
+    if not 0.0 <= cfg.p_gold <= 1.0 or not 0.0 <= cfg.eval_fraction < 1.0 or cfg.k < 1:
+        raise LexkzError("sft_data: p_gold must be in [0, 1], eval_fraction in [0, 1), k >= 1")
+    if cfg.mode == "rag" and not cfg.corpus_index:
+        raise LexkzError("rag mode retrieves contexts from an index: pass --corpus-index DIR (build it with `lexkz index build`)")
+    return cfg

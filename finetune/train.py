@@ -218,6 +218,7 @@ def train(cfg: SFTConfig) -> dict:
     except OSError as exc:
         raise LexkzError(f"cannot load the model {cfg.model}: {exc}", 3) from exc
     model.config.use_cache = False
+    quantized_layers = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
     if use_4bit:
         model = prepare_model_for_kbit_training(
             model,
@@ -312,7 +313,7 @@ def train(cfg: SFTConfig) -> dict:
             "planned_steps": total_steps, "warmup_steps": warmup_steps, **schedule,
             "train_examples": len(train_rows), "eval_examples": len(eval_rows) if do_eval else 0,
             "dropped_too_long": {"train": dropped_train, "eval": dropped_eval},
-            "lora_target_modules": target_module_list(cfg), "tiny_random_model": is_tiny_random(cfg.model),
+            "lora_target_modules": target_module_list(cfg), "quantized_linear_layers": quantized_layers, "tiny_random_model": is_tiny_random(cfg.model),
             "resumed_from": last_ckpt if cfg.resume else None,
         },
         "data_card": card,

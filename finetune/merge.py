@@ -1,0 +1,77 @@
+"""Merge a LoRA adapter into its base model and save the result in bf16.
+
+    lexkz finetune merge --adapter runs/sft/adapter --out runs/sft/merged
+    python -m finetune.merge --adapter DIR --out DIR [--base MODEL]
+
+The base model is the one recorded in the adapter (adapter_config.json) unless --base is
+given. It is loaded in bf16 (never 4-bit: merging into quantized weights loses precision),
+the LoRA deltas are added, and the plain model + the tokenizer saved beside the adapter
+(with its inference chat template) are written to --out. The output can be served by vLLM
+or loaded by the graph's hf generator without peft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from lexkz.errors import LexkzError
+
+
+def merge(adapter: str | Path, out: str | Path, base: str | None = None) -> Path:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter, out = Path(adapter), Path(out)
+    cfg_file = adapter / "adapter_config.json"
+    if not cfg_file.is_file():
+        raise LexkzError(f"{adapter} is not a LoRA adapter (no adapter_config.json); pass the run's adapter/ dir", 3)
+    if out.exists():
+        raise LexkzError(f"{out} already exists; pick another --out (merged models are never overwritten)", 4)
+    base = base or json.loads(cfg_file.read_text())["base_model_name_or_path"]
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    except OSError as exc:
+        raise LexkzError(f"cannot load the base model {base!r}: pass --base PATH to a local copy", 3) from exc
+    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter))
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        for extra in ("training_chat_template.jinja", "LEXKZ_TINY.json"):
+            src = adapter / extra if (adapter / extra).exists() else Path(base) / extra
+            if src.is_file():
+                shutil.copy(src, tmp / extra)
+        (tmp / "MERGED_FROM.json").write_text(json.dumps({"base": str(base), "adapter": str(adapter)}, indent=2) + "\n")
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adapter", required=True, help="LoRA adapter directory (a run's adapter/)")
+    p.add_argument("--out", required=True, help="output directory for the merged bf16 model (must not exist)")
+    p.add_argument("--base", help="base model path or hub id (default: the one recorded in the adapter)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    print(merge(args.adapter, args.out, args.base))
+    return 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
+    try:
+        sys.exit(run_from_args(ap.parse_args()))
+    except LexkzError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
