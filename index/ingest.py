@@ -139,7 +139,7 @@ def _read_meta(path: Path) -> dict:
     import yaml
 
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+        meta = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError) as exc:
         raise LexkzError(f"cannot read {path}: {exc}; check the file's permissions and that it is UTF-8") from exc
     except yaml.YAMLError as exc:
