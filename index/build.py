@@ -143,9 +143,11 @@ def _counts(snapshot: CorpusSnapshot, n_passages: int) -> dict:
 
 
 def _tmp_version_dir(index_dir: Path, version: int) -> Path:
+    """A fresh temporary folder for the next version. Called under the writer lock, so any other
+    `.tmp-*` folder is left over from a killed writer and is removed."""
+    for stale in versions_dir(index_dir).glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     d = versions_dir(index_dir) / f".tmp-{version}-{os.getpid()}"
-    if d.exists():
-        shutil.rmtree(d)
     d.mkdir(parents=True)
     return d
 

@@ -211,3 +211,25 @@ def test_crash_inside_embedding_leaves_old_index_live(tmp_path):
     # the lock was released: a normal update now succeeds
     report = update_index(root, ix_dir, progress=False)
     assert report["totals"]["changed"] == 80 and current_version(ix_dir) == 2
+
+
+def test_ivf_index_updates_like_a_rebuild(tmp_path):
+    many = {**ACTS[CONSUMER], "rus": ACTS[CONSUMER]["rus"] + "".join(
+        f"\n### Статья {100 + i}. Норма {i}\n\nПравило номер {i}: продавец {'обязан' if i % 2 else 'вправе'} "
+        f"сообщить покупателю сведения о товаре {i}.\n" for i in range(120))}
+    root = write_fixture_corpus(tmp_path / "c", {**ACTS, CONSUMER: many})
+    cfg = IndexConfig(embedding="hashing:256", dense_kind="ivf", ivf_nlist=2)
+    build_index(root, tmp_path / "ix", cfg, progress=False)
+    assert open_index(tmp_path / "ix").dense.effective_kind == "ivf"
+    (tmp_path / "ix" / "versions" / ".tmp-99-1").mkdir()  # left over by a killed writer
+    f = root / CONSUMER / "rus.md"
+    f.write_text(f.read_text(encoding="utf-8").replace("сведения о товаре 7.", "сведения о цене товара 7."), encoding="utf-8")
+    report = update_index(root, tmp_path / "ix", progress=False)
+    assert report["reembedded_articles"] == 1
+    assert not (tmp_path / "ix" / "versions" / ".tmp-99-1").exists()
+    build_index(root, tmp_path / "fresh", cfg, progress=False)
+    updated, fresh = open_index(tmp_path / "ix"), open_index(tmp_path / "fresh")
+    assert updated.dense.effective_kind == fresh.dense.effective_kind == "ivf"
+    assert stored(updated) == stored(fresh)
+    for q in ["сведения о цене товара", "продавец обязан сообщить", "замена товара ненадлежащего качества"]:
+        assert passage_top10(updated, q) == passage_top10(fresh, q), q
