@@ -249,8 +249,8 @@ def train(cfg: SFTConfig) -> dict:
         max_grad_norm=cfg.max_grad_norm,
         optim=optim,
         bf16=bf16,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False},
         max_length=cfg.max_length,
         assistant_only_loss=cfg.assistant_only_loss,
         padding_free=cfg.padding_free,
