@@ -32,6 +32,7 @@ class EvalConfig:
     model: str = field(default="Qwen/Qwen3-8B", metadata={"help": "base model: hub id or local path"})
     adapter: str = field(default="", metadata={"help": "LoRA adapter directory for ft and ft_rag (lexkz finetune train)"})
     k: int = field(default=5, metadata={"help": "articles retrieved per question"})
+    context_chars: int = field(default=4000, metadata={"help": "maximum characters of one retrieved article in the prompt (rag, ft_rag)"})
     batch_size: int = field(default=8, metadata={"help": "questions per batched generate call"})
     max_new_tokens: int = field(default=256, metadata={"help": "maximum generated tokens per answer"})
     do_sample: bool = field(default=False, metadata={"help": "false = greedy decoding (reproducible); true = seeded sampling"})

@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eval.config import CONDITIONS
 from eval.stats import bootstrap_ci, paired_comparison
 from lexkz.common import read_jsonl, write_json
 from lexkz.errors import LexkzError
@@ -42,6 +43,8 @@ METRICS = [
     ("generation_seconds", "Gen. time (s)", False, False),
     ("tokens_per_second", "Tokens/s", True, False),
 ]
+# the comparisons the paper reads first (a − b)
+KEY_PAIRS = [("ft", "base"), ("rag", "base"), ("ft_rag", "rag"), ("ft_rag", "ft"), ("ft_rag", "base"), ("rag", "extractive")]
 PAIRED_METRICS = ["token_f1", "key_info", "exact_match", "citation_recall", "semantic_similarity"]
 PLUMBING = "PLUMBING CHECK, NOT A RESULT: the generator is a tiny random model; these scores only show the pipeline runs."
 
@@ -77,23 +80,29 @@ def summarize(rows: list[dict], seed: int = 0, n_resamples: int = 2000) -> dict[
 
 
 def _by_condition(runs: list[dict], set_name: str) -> dict[str, list[dict]]:
+    """Rows per condition, conditions in run order then canonical order (base, ft, rag, ft_rag,
+    extractive); with several runs a condition is named "<label>/<condition>"."""
     multi = len(runs) > 1
-    groups: dict[str, list[dict]] = {}
-    for run in runs:
+    keyed: dict[tuple, tuple[str, list[dict]]] = {}
+    for i, run in enumerate(runs):
         for row in run["rows"]:
             if row.get("set", "main") != set_name:
                 continue
-            name = f"{run['label']}/{row['condition']}" if multi else row["condition"]
-            groups.setdefault(name, []).append(row)
+            cond = row["condition"]
+            key = (i, CONDITIONS.index(cond) if cond in CONDITIONS else len(CONDITIONS), cond)
+            name = f"{run['label']}/{cond}" if multi else cond
+            keyed.setdefault(key, (name, []))[1].append(row)
+    groups = {name: rows for _, (name, rows) in sorted(keyed.items())}
     for rows in groups.values():
         rows.sort(key=lambda r: r["id"])
     return groups
 
 
 def paired_tests(groups: dict[str, list[dict]], metrics: list[str], seed: int = 0, n_resamples: int = 2000) -> list[dict]:
-    """Paired comparisons (a - b) between every two conditions on the questions both answered."""
+    """Paired comparisons a − b on the questions both answered, for every two conditions; a is the
+    later one in the canonical order (e.g. "ft − base", "ft_rag − rag")."""
     out = []
-    for a, b in itertools.combinations(groups, 2):
+    for b, a in itertools.combinations(groups, 2):
         by_id_b = {r["id"]: r for r in groups[b]}
         common = [r for r in groups[a] if r["id"] in by_id_b]
         for metric in metrics:
@@ -319,9 +328,11 @@ def key_numbers(results: dict) -> str:
                  if key in ("token_f1", "key_info", "citation_recall", "invented_citation_rate", "recall_at_k", "mrr", "tokens_per_second") and key in s]
         lines.append(f"- **{name}** (n={results['n_questions'][name]}): " + "; ".join(parts))
     lines.append("")
+    multi = len(results["runs"]) > 1
     for t in results["paired"]:
-        if t["metric"] in ("token_f1", "key_info"):
-            lines.append(f"- {t['a']} vs {t['b']}, {t['metric']}: difference {_fmt({'mean': t['mean_diff'], 'lo': t['lo'], 'hi': t['hi']})}, "
+        key_pair = (t["a"], t["b"]) in KEY_PAIRS or (multi and t["a"].split("/")[-1] == t["b"].split("/")[-1])
+        if t["metric"] in ("token_f1", "key_info") and key_pair:
+            lines.append(f"- {t['a']} − {t['b']}, {t['metric']}: difference {_fmt({'mean': t['mean_diff'], 'lo': t['lo'], 'hi': t['hi']})}, "
                          f"p = {_fmt_p(t['p_permutation'])} (permutation)")
     for t in results["control"]["paired"]:
         if t["metric"] == "token_f1":

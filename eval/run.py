@@ -127,8 +127,8 @@ def _pairs(objs, act_key="act_code", num_key="number") -> list[tuple[str, str]]:
 
 
 def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: list[tuple[str, str]],
-              gen: dict, cfg: EvalConfig, rag: bool) -> dict[str, float | None]:
-    """Every metric of one answer (None where a metric does not apply)."""
+              gen: dict, cfg: EvalConfig, rag: bool, llm: bool = True) -> dict[str, float | None]:
+    """Every metric of one answer (None where a metric does not apply; no tokens/s without an LLM)."""
     gold = item.gold_articles()
     m: dict[str, float | None] = {
         "exact_match": M.exact_match(answer, item.reference_answer, item.answer_alternatives),
@@ -136,7 +136,7 @@ def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: lis
         "key_info": M.key_info_score(answer, item.reference_answer, item.lang),
         "length_ratio": M.length_ratio(answer, item.reference_answer),
         "generation_seconds": gen.get("seconds"),
-        "tokens_per_second": M.tokens_per_second(gen.get("completion_tokens"), gen.get("seconds")),
+        "tokens_per_second": M.tokens_per_second(gen.get("completion_tokens"), gen.get("seconds")) if llm else None,
     }
     m.update(M.citation_scores([(c.get("act_code"), c.get("number")) for c in citations], gold,
                                [bool(c.get("invented")) for c in citations]))
@@ -172,18 +172,19 @@ def _generation_config(cfg: EvalConfig, backend: str, adapter: str):
         backend=backend, model=cfg.model if backend == "hf" else "", adapter=adapter,
         max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
         do_sample=cfg.do_sample, seed=cfg.seed, batch_size=cfg.batch_size, dtype=cfg.dtype,
-        load_in_4bit=cfg.load_in_4bit, device=cfg.device,
+        load_in_4bit=cfg.load_in_4bit, device=cfg.device, context_chars=cfg.context_chars,
     )
 
 
-def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, store, cfg: EvalConfig) -> list[dict]:
+def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, store, cfg: EvalConfig,
+                  gen_cfg) -> list[dict]:
     """Run one batch through the LangGraph workflow; one plain dict per item."""
     from graph.ask import answer_batch
 
     mode = CONDITION_SPECS[condition][0]
     states = answer_batch([it.question for it in items], [it.lang for it in items], mode=mode,
                           retriever=retriever if mode == "rag" else None, generator=generator,
-                          store=store, k=cfg.k)
+                          store=store, k=cfg.k, config=gen_cfg)
     out = []
     for state in states:
         gen = state.get("generation") or {}
@@ -321,7 +322,8 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
             backend = CONDITION_SPECS[wanted[0]][2]
             from graph.generators import make_generator
 
-            generator = make_generator(_generation_config(cfg, backend, cfg.adapter if CONDITION_SPECS[wanted[0]][1] else ""))
+            gen_cfg = _generation_config(cfg, backend, cfg.adapter if CONDITION_SPECS[wanted[0]][1] else "")
+            generator = make_generator(gen_cfg)
             for set_name, its, condition in pending:
                 for start in range(0, len(its), cfg.batch_size):
                     batch = its[start:start + cfg.batch_size]
@@ -329,7 +331,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
                     if not missing:
                         continue
                     t0 = time.perf_counter()
-                    answers = _answer_batch(batch, condition, generator, retriever, index.articles if index else None, cfg)
+                    answers = _answer_batch(batch, condition, generator, retriever, index.articles if index else None, cfg, gen_cfg)
                     batch_seconds = time.perf_counter() - t0
                     rows = []
                     sims = semantic([a["answer"] for a in answers], [it.reference_answer for it in batch]) if semantic else None
@@ -337,7 +339,8 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
                         if (set_name, condition, it.id) in done:
                             continue
                         metrics = score_row(it, ans["answer"], ans["citations"], ans["retrieved"], ans["gen"], cfg,
-                                            rag=CONDITION_SPECS[condition][0] == "rag")
+                                            rag=CONDITION_SPECS[condition][0] == "rag",
+                                            llm=CONDITION_SPECS[condition][2] == "hf")
                         if sims is not None:
                             metrics["semantic_similarity"] = sims[i]
                         rows.append({

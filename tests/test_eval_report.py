@@ -52,11 +52,12 @@ def test_single_run_report_writes_every_artifact(tmp_path):
     assert "recall_at_k" not in base and res["summary"]["rag"]["recall_at_k"]["mean"] == 1.0
     assert res["by_lang"]["kaz"]["rag"]["token_f1"]["mean"] == pytest.approx((0.6 + 0.9) / 2)
     pair = next(t for t in res["paired"] if t["metric"] == "token_f1")
-    assert (pair["a"], pair["b"]) == ("base", "rag")
-    assert pair["mean_diff"] == pytest.approx(np.mean(np.array(F1["base"]) - np.array(F1["rag"])))
+    assert (pair["a"], pair["b"]) == ("rag", "base")  # the later condition minus the earlier one
+    assert pair["mean_diff"] == pytest.approx(np.mean(np.array(F1["rag"]) - np.array(F1["base"])))
     assert pair["p_permutation"] == pytest.approx(0.125)  # exact: 2 of 16 sign flips are as extreme
     forgetting = next(t for t in res["control"]["paired"] if t["metric"] == "token_f1")
-    assert forgetting["mean_diff"] == pytest.approx(0.25)
+    assert (forgetting["a"], forgetting["b"]) == ("ft", "base")
+    assert forgetting["mean_diff"] == pytest.approx(-0.25)  # ft lost 0.25 token F1 on control questions
     for name in ["tables.md", "key_numbers.md", "samples.md"]:
         assert PLUMBING in (out / name).read_text()
     assert "Plumbing check, not a result" in (out / "tables.tex").read_text()

@@ -179,3 +179,28 @@ def test_bad_settings_are_clear_errors(tiny_model_dir, fixture_index, questions_
     with pytest.raises(LexkzError, match="no index"):
         run_eval(_cfg(tiny_model_dir, tmp_path / "missing", questions_file, tmp_path / "x"))
     assert not (tmp_path / "x").exists()
+
+
+def test_semantic_similarity_with_the_bundled_minilm():
+    from eval.run import SemanticScorer
+
+    scorer = SemanticScorer("minilm")
+    same, other, empty = scorer(["The worker gets 24 days of leave.", "Bananas are yellow.", ""],
+                                ["The worker gets 24 days of leave.", "An employee is entitled to annual leave.", "x"])
+    assert same == pytest.approx(1.0, abs=1e-4)
+    assert other < 0.5 and empty == 0.0
+
+
+def test_cli_run_and_report(tiny_model_dir, fixture_index, questions_file, tmp_path, capsys):
+    from lexkz.cli import main
+
+    cfg = tmp_path / "eval.toml"
+    cfg.write_text(f'[eval]\nquestions = ["{questions_file}"]\nindex_dir = "{fixture_index}"\nmodel = "{tiny_model_dir}"\n'
+                   f'conditions = ["extractive"]\ncontrol_set = ""\nbootstrap_resamples = 100\n', encoding="utf-8")
+    assert main(["eval", "run", "--config", str(cfg), "--limit", "2", "--output-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    assert len(_rows(tmp_path / "run")) == 2
+    assert main(["eval", "report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 0
+    assert "PLUMBING CHECK" in capsys.readouterr().out
+    assert main(["eval", "run", "--config", str(cfg), "--conditions", "ft", "--output-dir", str(tmp_path / "x")]) == 2
+    assert "error: conditions ft/ft_rag need an adapter" in capsys.readouterr().err
+    assert main(["eval", "report", str(tmp_path / "nothing")]) == 3
