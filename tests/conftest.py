@@ -48,3 +48,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from lexkz.tiny import build_tiny_qwen3
 
     return build_tiny_qwen3(tmp_path_factory.mktemp("tiny_qwen3"))
+
+
+# Graph fixtures (real indexes of the fixture corpus / two real acts, a tiny Qwen3 with varied
+# weights and a trained LoRA adapter), registered here so each is built once per session.
+from tests.graph_fixtures import graph_index, labour_index, tiny_adapter_dir, varied_tiny_dir  # noqa: E402,F401

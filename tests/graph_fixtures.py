@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the graph tests (imported into each test module).
+"""Fixtures and helpers shared by the graph tests (the fixtures are registered in conftest.py).
 
 - `graph_index`: a real index (SQLite + BM25 + FAISS, "hashing" embedder) of the made-up
   fixture corpus, built once per session.

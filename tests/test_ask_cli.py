@@ -14,7 +14,7 @@ import pytest
 
 from lexkz.cli import main
 from tests.fixture_corpus import LABOUR
-from tests.graph_fixtures import graph_index, tiny_adapter_dir, varied_tiny_dir  # noqa: F401
+
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "graph" / "ask_schema.json").read_text())
 Q = "Сколько дней длится ежегодный оплачиваемый трудовой отпуск?"

@@ -9,7 +9,7 @@ from graph.citations import parse_citations, verify_citations_in
 from index.store import open_index
 from retrieval.hybrid import HybridRetriever
 from tests.fixture_corpus import CONSUMER, LABOUR, OLD_CONST
-from tests.graph_fixtures import CONSUMER_LAW, LABOUR_CODE, graph_index, labour_index  # noqa: F401
+from tests.graph_fixtures import CONSUMER_LAW, LABOUR_CODE
 
 
 def numbers(text, lang="rus"):

@@ -16,7 +16,7 @@ from graph.generators import ExtractiveGenerator, HfGenerator, make_generator, s
 from graph.generators.hf import same_base_model
 from graph.prompts import build_messages, parse_context_blocks, prompt_id
 from lexkz.errors import LexkzError
-from tests.graph_fixtures import tiny_adapter_dir, varied_tiny_dir  # noqa: F401
+
 
 QUESTIONS = [
     "Сколько дней отпуска?",
@@ -39,7 +39,7 @@ def messages(q):
 
 @pytest.fixture(scope="module")
 def greedy(varied_tiny_dir):
-    return HfGenerator(GenerationConfig(model=str(varied_tiny_dir), do_sample=False, max_new_tokens=12, batch_size=4))
+    return HfGenerator(GenerationConfig(model=str(varied_tiny_dir), do_sample=False, max_new_tokens=8, batch_size=4))
 
 
 def test_batched_and_one_by_one_greedy_are_identical(greedy):
@@ -53,7 +53,7 @@ def test_batched_and_one_by_one_greedy_are_identical(greedy):
     lengths = [r.prompt_tokens for r in together]
     assert len(set(lengths)) == len(lengths)
     assert len({tuple(r.extra["token_ids"]) for r in together}) == len(QUESTIONS)
-    assert all(r.completion_tokens == 12 or r.finish_reason == "stop" for r in together)
+    assert all(r.completion_tokens == 8 or r.finish_reason == "stop" for r in together)
 
 
 def test_right_padding_would_change_outputs(greedy):
@@ -63,7 +63,7 @@ def test_right_padding_would_change_outputs(greedy):
     texts = greedy.prompt_texts([messages(q) for q in QUESTIONS])
     enc = tok(texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=False)
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+        out = model.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
     right = [row[enc["input_ids"].shape[1]:].tolist() for row in out]
     left = [r.extra["token_ids"] for r in greedy.generate([messages(q) for q in QUESTIONS])]
     assert any(r[: len(l)] != l for r, l in zip(right, left))
@@ -79,7 +79,7 @@ def test_sampling_is_seeded(greedy):
     a = greedy.generate(batch, do_sample=True, temperature=1.5, top_p=1.0, seed=7, max_new_tokens=6)[0].extra["token_ids"]
     b = greedy.generate(batch, do_sample=True, temperature=1.5, top_p=1.0, seed=7, max_new_tokens=6)[0].extra["token_ids"]
     others = {tuple(greedy.generate(batch, do_sample=True, temperature=1.5, top_p=1.0, seed=s, max_new_tokens=6)[0].extra["token_ids"])
-              for s in (1, 2, 3)}
+              for s in (1, 2)}
     assert a == b
     assert len(others | {tuple(a)}) > 1
 
