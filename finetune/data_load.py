@@ -33,10 +33,13 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _first(obj: dict, keys: tuple[str, ...]) -> Any:
+def _first(obj: dict, keys: tuple[str, ...], allow_empty: bool = False) -> Any:
+    """The value of the first key that holds one (with allow_empty, the first key present)."""
     for k in keys:
         if obj.get(k) not in (None, ""):
             return obj[k]
+    if allow_empty:
+        return next((obj[k] for k in keys if obj.get(k) is not None), None)
     return None
 
 
@@ -54,13 +57,13 @@ def map_fields(obj: dict) -> tuple[dict | None, str | None]:
             return None, "messages has no user turn before the assistant turn"
         question, answer = _text(msgs[user]["content"]), _text(msgs[last_asst]["content"])
     else:
-        q = _first(obj, QUESTION_KEYS)
+        q = _first(obj, QUESTION_KEYS, allow_empty=True)
         if q is None:
             return None, f"no question field (expected one of {', '.join(QUESTION_KEYS)} or messages)"
         question = _text(q)
         if obj.get("instruction") and _text(obj.get("input")):
             question = f"{question}\n\n{_text(obj['input'])}"
-        a = _first(obj, ANSWER_KEYS)
+        a = _first(obj, ANSWER_KEYS, allow_empty=True)
         if a is None:
             return None, f"no answer field (expected one of {', '.join(ANSWER_KEYS)})"
         answer = _text(a)
