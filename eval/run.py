@@ -349,7 +349,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
                             "gold": [list(g) for g in it.gold_articles()], "answer": ans["answer"],
                             "citations": ans["citations"], "retrieved": [list(r) for r in ans["retrieved"]],
                             "prompt_id": ans["prompt_id"], **ans["gen"], "timings": ans["timings"],
-                            "batch_seconds": batch_seconds, "metrics": metrics,
+                            "batch_seconds": batch_seconds, "batch_items": len(batch), "metrics": metrics,
                         })
                     append_jsonl(rows_path, rows)
                     done.update((set_name, condition, r["id"]) for r in rows)

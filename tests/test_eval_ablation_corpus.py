@@ -12,7 +12,7 @@ import pytest
 
 from eval.config import CONDITIONS, EvalConfig
 from eval.run import run_eval
-from tests.test_eval_run import _rows, _stable, train_tiny_adapter
+from tests.test_eval_run import _rows, _stable, train_tiny_adapter, varied_copy
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,9 @@ def corpus_setup(shared_corpus, tiny_model_dir, tmp_path_factory):
         pytest.skip(f"public Q/A set absent: {qa}")
     root = tmp_path_factory.mktemp("corpus_ablation")
     build_index(shared_corpus, root / "index", IndexConfig(embedding="hashing"), progress=False)
-    adapter = train_tiny_adapter(tiny_model_dir, root / "adapter")
-    cfg = EvalConfig(questions=[str(qa)], index_dir=str(root / "index"), model=str(tiny_model_dir),
+    model = varied_copy(tiny_model_dir, root / "model")  # answers vary, so equality checks mean something
+    adapter = train_tiny_adapter(model, root / "adapter")
+    cfg = EvalConfig(questions=[str(qa)], index_dir=str(root / "index"), model=str(model),
                      adapter=str(adapter), conditions=list(CONDITIONS), limit=4, batch_size=2, k=3,
                      max_new_tokens=8, context_chars=400, control_limit=4, bootstrap_resamples=200)
     return root, cfg
@@ -88,6 +89,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(corpus_setup):
     assert not (root / "part" / "report").exists()
     run_eval(part_cfg, progress=False)
     assert _stable(_rows(root / "part")) == _stable(_rows(whole))
+    assert len({r["answer"] for r in _rows(whole) if r["condition"] == "rag"}) > 1
     a = json.loads((whole / "report" / "results.json").read_text())
     b = json.loads((root / "part" / "report" / "results.json").read_text())
     for cond, metrics in a["summary"].items():
