@@ -56,6 +56,11 @@ ALIASES = {
     "зпп": "защите прав потребителей", "кобс": "кодекс браке семье", "кбс": "кодекс браке семье",
     "жк": "жилищных отношениях", "ек": "еңбек кодексі", "қк": "қылмыстық кодексі", "ак": "азаматтық кодексі",
 }
+# Kazakh act-name words -> the Russian title word (acts with no Kazakh title in the corpus).
+KAZ_TO_RUS = {
+    "еңбек": "трудовой", "қылмыстық": "уголовный", "азаматтық": "гражданский", "неке": "браке",
+    "отбасы": "семье", "тұтынушылардың": "потребителей", "тұрғын": "жилищных", "конституция": "конституция",
+}
 GLUE = {
     "о", "об", "и", "в", "рк", "республики", "республика", "казахстан", "казахстана", "закон", "закона",
     "законе", "законом", "закону", "настоящего", "настоящий", "настоящем",
@@ -202,17 +207,20 @@ class ActCatalog:
         expanded: list[str] = []
         for i, w in enumerate(near):
             if w in ALIASES:
-                expanded.extend(ALIASES[w].split())
+                expanded.extend(KAZ_TO_RUS.get(a, a) for a in ALIASES[w].split())
                 expanded.append(f"#{i}")  # the alias ends a keyword-like position
             else:
-                expanded.append(w)
+                expanded.append(KAZ_TO_RUS.get(w, w))
         alias_near = any(w in ALIASES for w in near[:3])
         kw = next((i for i, w in enumerate(near[:3]) if w.startswith(ACT_KEYWORDS)), None)
         if alias_near:
             kw = max(i for i, w in enumerate(expanded) if w.startswith("#") and int(w[1:]) < 3)
         named = kw is not None
         mention = expanded[: kw + 1] if named else []
-        for w in expanded[len(mention):]:
+        rest = expanded[len(mention):]
+        if named and reverse and rest and rest[0] not in GLUE:
+            mention.append(rest.pop(0))  # the word before the keyword names it ("Налоговый кодекс")
+        for w in rest:
             if w.startswith("#") or w in GLUE or self._known(w):
                 mention.append(w)
             else:
@@ -237,6 +245,7 @@ WARN = {
         "no_act": "Ссылка «{raw}»: акт не найден в индексе, ссылка не проверена.",
         "ambiguous": "Ссылка «{raw}»: статья {number} есть в нескольких актах ({others}); акт не указан, ссылка не проверена.",
         "no_store": "Ссылка «{raw}» не проверена: индекс недоступен.",
+        "ambiguous_act": "Ссылка «{raw}»: акт назван неоднозначно, статья {number} есть в {others}; ссылка не проверена.",
     },
     "kaz": {
         "marker": "{raw} сілтемесі расталмады: контексте тек {k} блок бар.",
@@ -245,6 +254,7 @@ WARN = {
         "no_act": "«{raw}» сілтемесі: акт индексте табылмады, сілтеме тексерілмеді.",
         "ambiguous": "«{raw}» сілтемесі: {number}-бап бірнеше актіде бар ({others}); акт көрсетілмеген, тексерілмеді.",
         "no_store": "«{raw}» сілтемесі тексерілмеді: индекс қолжетімсіз.",
+        "ambiguous_act": "«{raw}» сілтемесі: акт анық аталмаған, {number}-бап мына актілерде бар: {others}; тексерілмеді.",
     },
 }
 
@@ -299,12 +309,16 @@ def resolve(cit: dict, hits: list, store, catalog: ActCatalog, lang: str) -> dic
             if _get(h, "act_code") in codes:
                 return _from_hit(cit, h, i)
         found = [a for c in codes for a in _find(store, c, number, lang)]
+        acts = sorted({a.act_code for a in found})
+        if len(acts) > 1:  # e.g. "ст. 5 Кодекса": an act in force wins only when it is the only one
+            in_force = sorted({a.act_code for a in found if a.status == "in_force"})
+            if len(in_force) != 1:
+                others = ", ".join(f"«{catalog.title(c, lang)}»" for c in acts[:3]) + (" …" if len(acts) > 3 else "")
+                return _unverified(cit, "unresolved", warn["ambiguous_act"].format(
+                    raw=cit["raw"], number=number, others=others))
+            found = [a for a in found if a.act_code == in_force[0]]
         if found:
             found.sort(key=lambda a: (a.lang != lang, a.status != "in_force"))
-            # the same article may also be in the context in the other language
-            for i, h in in_hits:
-                if _get(h, "act_code") == found[0].act_code:
-                    return _from_hit(cit, h, i)
             return _from_article(cit, found[0])
         act = catalog.title(codes[0], lang)
         code = codes[0] if len(codes) == 1 else None
