@@ -240,3 +240,19 @@ def test_corpus_pairs_from_the_real_corpus(shared_corpus):
         if p["template"] == "quote":
             quote = p["question"].split("«")[-1].rstrip("»?")
             assert quote[:40] in " ".join(art.text.split())
+
+
+def test_shipped_configs_load_with_the_seed_defaults():
+    from pathlib import Path
+
+    from finetune.config import load_sft_config
+
+    root = Path(__file__).resolve().parent.parent / "configs"
+    paper = load_sft_config(root / "paper.toml")
+    assert (paper.model, paper.lora_r, paper.lora_alpha, paper.lora_dropout) == ("Qwen/Qwen3-8B", 16, 32, 0.05)
+    assert (paper.learning_rate, paper.lr_schedule, paper.num_epochs, paper.effective_batch_size) == (2e-4, "cosine", 3, 8)
+    assert paper.target_modules == "all" and paper.gradient_checkpointing and paper.load_in_4bit == "auto"
+    assert load_data_config(root / "paper.toml").mode == "rag"
+    tiny = load_sft_config(root / "tiny.toml")
+    assert tiny.model == ".lexkz/tiny-qwen3" and tiny.max_steps > 0
+    assert load_data_config(root / "tiny.toml").mode == "closed_book"
