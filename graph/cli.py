@@ -25,6 +25,8 @@ from graph.ask import DEFAULT_INDEX_DIR, ask, make_context
 from graph.config import GenerationConfig
 from lexkz.config import help_of, load_stage
 
+DEFAULT_K = 5
+
 STATUS_LABELS = {
     "rus": {"supported": "в найденном контексте", "in_corpus_not_retrieved": "есть в корпусе, не найдена поиском",
             "invented": "НЕ ПОДТВЕРЖДЕНА", "unresolved": "не проверена"},
@@ -48,7 +50,7 @@ def register(subparsers) -> None:
                    help=help_of(GenerationConfig, "backend"))
     p.add_argument("--model", default=None, help=help_of(GenerationConfig, "model"))
     p.add_argument("--adapter", default=None, help=help_of(GenerationConfig, "adapter"))
-    p.add_argument("--k", "-k", type=int, default=None, help="articles retrieved into the context (default 5)")
+    p.add_argument("--k", "-k", type=int, default=None, help=f"articles retrieved into the context (default: k of [retrieval] in --config, else {DEFAULT_K})")
     p.add_argument("--mode", choices=["rag", "closed_book"], default="rag", help="rag (retrieve first) or closed_book")
     p.add_argument("--lang", default=None, help="question language rus (ru) or kaz (kk); detected when omitted")
     p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="retrieve only from these acts (adilet codes)")
@@ -71,7 +73,10 @@ def cmd_ask(args) -> int:
         "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed,
         "base_url": args.base_url, "device": args.device})
     rcfg = load_stage(RetrievalConfig, args.config, "retrieval", {})
-    k = args.k if args.k is not None else (5 if args.config is None else rcfg.k)
+    from lexkz.config import read_toml
+
+    k_in_config = args.config is not None and "k" in read_toml(args.config).get("retrieval", {})
+    k = args.k if args.k is not None else (rcfg.k if k_in_config else DEFAULT_K)
     from graph.nodes import initial_state
 
     initial_state(args.question, args.lang, args.mode, k, None, cfg)  # bad input fails before loading anything

@@ -114,3 +114,15 @@ def test_closed_book_without_index_still_answers(capsys, tmp_path):
     jsonschema.validate(state, SCHEMA)
     assert state["retrieved"] == [] and "Найденных статей нет" in state["answer"]
     assert any("Индекс недоступен" in w for w in state["warnings"])
+
+
+def test_config_file_and_flag_overrides(capsys, graph_index, tmp_path):
+    config = Path(__file__).resolve().parent.parent / "configs" / "ask-qwen3-8b.toml"
+    code, out, _ = run(capsys, Q, "--index", graph_index, "--config", config, "--generator", "extractive", "--json")
+    assert code == 0
+    state = json.loads(out)
+    assert state["k"] == 5 and state["generator"]["backend"] == "extractive"  # the flag beat backend = "hf"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[generation]\nmodell = 'x'\n")
+    code, _, err = run(capsys, Q, "--index", graph_index, "--config", bad)
+    assert code == 2 and "unknown key(s) modell" in err
