@@ -82,10 +82,10 @@ def ask(question: str, *, lang: str | None = None, mode: str = "rag", k: int = 5
 
 def answer_batch(questions: list[str], langs: str | list[str | None] | None = None, *, mode: str = "rag",
                  retriever=None, generator=None, store=None, k: int = 5, filters: dict | None = None,
-                 config: GenerationConfig | None = None) -> list[dict]:
+                 config: GenerationConfig | None = None, progress: bool = False) -> list[dict]:
     """Final states for many questions, exactly as `build_graph(mode).invoke` gives them one by
     one (retrieve each, ONE batched generate call, verify each). The generate timing of each
-    question is its share of the batch time."""
+    question is its share of the batch time. `progress` shows the generator's tqdm bar."""
     if not isinstance(langs, list):
         langs = [langs] * len(questions)
     if len(langs) != len(questions):
@@ -96,7 +96,7 @@ def answer_batch(questions: list[str], langs: str | list[str | None] | None = No
     states = [initial_state(q, l, mode, k, filters, ctx.config) for q, l in zip(questions, langs)]
     if mode == "rag":
         states = [apply_update(s, retrieve_update(s, ctx)) for s in states]
-    results = generator.generate([messages_for(s, ctx) for s in states])
+    results = generator.generate([messages_for(s, ctx) for s in states], **({"progress": True} if progress else {}))
     states = [apply_update(s, generation_update(s, r, ctx)) for s, r in zip(states, results)]
     states = [apply_update(s, verify_update(s, ctx)) for s in states]
     return [apply_update(s, respond_update(s, ctx)) for s in states]

@@ -96,6 +96,8 @@ def test_missing_artifacts(capsys, graph_index, varied_tiny_dir, tiny_adapter_di
     assert code == 3 and "no index" in err and "lexkz index build" in err
     code, _, err = run(capsys, Q, "--index", graph_index, "--generator", "hf", "--model", tmp_path / "no-model")
     assert code == 3 and "model not found" in err
+    code, _, err = run(capsys, Q, "--index", graph_index, "--generator", "hf", "--model", "Qwen/Qwen3-8B")
+    assert code == 3 and "cannot load model 'Qwen/Qwen3-8B'" in err  # offline, not in the local cache
     code, _, err = run(capsys, Q, "--index", graph_index, "--model", varied_tiny_dir, "--adapter", tmp_path / "none")
     assert code == 3 and "adapter not found" in err
     other = tmp_path / "other_adapter"

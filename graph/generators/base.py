@@ -27,12 +27,13 @@ class GenerationResult:
 class Generator(Protocol):
     """Batched chat messages in, one GenerationResult per message list out.
 
-    `generate(batch, **overrides)`: overrides are per-call values of the GenerationConfig
-    fields (max_new_tokens, temperature, top_p, do_sample, seed)."""
+    `generate(batch, progress=False, **overrides)`: overrides are per-call values of the
+    GenerationConfig fields (max_new_tokens, temperature, top_p, do_sample, seed, batch_size);
+    `progress` shows a tqdm bar for long batches."""
 
     name: str
 
-    def generate(self, batch: list[list[dict]], **overrides) -> list[GenerationResult]: ...
+    def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]: ...
 
     def info(self) -> dict: ...
 

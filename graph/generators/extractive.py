@@ -79,7 +79,8 @@ class ExtractiveGenerator:
             parts.append(f"[{block['n']}] {block['header']}: «{quoted}»")
         return "\n\n".join(parts) if len(parts) > 1 else NO_CONTEXT[lang]
 
-    def generate(self, batch: list[list[dict]], **overrides) -> list[GenerationResult]:
+    def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]:
+        """Overrides (max_new_tokens, temperature, ...) are accepted and have no effect here."""
         check_batch(batch)
         results = []
         for messages in batch:

@@ -112,17 +112,19 @@ class OpenAIGenerator:
             seconds=time.perf_counter() - t0, finish_reason=choice.get("finish_reason") or "",
             extra={"attempts": len(errors) + 1, "retried_errors": errors})
 
-    def generate(self, batch: list[list[dict]], **overrides) -> list[GenerationResult]:
+    def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]:
         check_batch(batch)
         unknown = set(overrides) - set(OVERRIDABLE)
         if unknown:
             raise TypeError(f"unknown generate() override(s): {sorted(unknown)}; allowed: {OVERRIDABLE}")
         opts = {**{k: getattr(self.cfg, k) for k in OVERRIDABLE}, **overrides}
         workers = max(1, min(int(opts["batch_size"]), len(batch)))
-        if workers == 1:
-            return [self._one(m, opts) for m in batch]
+        from tqdm.auto import tqdm
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda m: self._one(m, opts), batch))
+            results = pool.map(lambda m: self._one(m, opts), batch)
+            return list(tqdm(results, total=len(batch), desc="generate", unit="answer",
+                             disable=not progress or len(batch) < 2))
 
     def info(self) -> dict:
         return {"backend": self.name, "model": self.cfg.model, "adapter": None, "base_url": self.cfg.base_url,
