@@ -305,6 +305,8 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
 
     from tqdm.auto import tqdm
 
+    import graph.ask  # noqa: F401 - import LangGraph before the first batch is timed
+
     retriever = None
     if any(CONDITION_SPECS[c][0] == "rag" for c in cfg.conditions):
         from retrieval.hybrid import HybridRetriever
@@ -324,6 +326,8 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
 
             gen_cfg = _generation_config(cfg, backend, cfg.adapter if CONDITION_SPECS[wanted[0]][1] else "")
             generator = make_generator(gen_cfg)
+            if hasattr(generator, "load"):  # load before timing the first batch (and fail early)
+                generator.load()
             for set_name, its, condition in pending:
                 for start in range(0, len(its), cfg.batch_size):
                     batch = its[start:start + cfg.batch_size]
