@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "build_throughput", "embedding": args.embedding, "acts": args.acts,
         "subset": args.acts != ["all"], "articles": n_art, "passages": n_pass, "batch_size": cfg.batch_size,
-        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_average_1m_5m_15m": os.getloadavg(), "platform": platform.platform(),
         "load_s": load_s, "embedder_s": embed_s, "build_s": build_s,
         "embedder_articles_per_s": n_art / embed_s, "build_articles_per_s": n_art / build_s,
         "embedder_passages_per_s": n_pass / embed_s, "build_passages_per_s": n_pass / build_s,

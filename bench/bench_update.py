@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"bench": "update_cost", "fraction": args.fraction, "torch_threads": torch.get_num_threads(),
-                               "cpu_count": os.cpu_count(), "platform": platform.platform(), "runs": results}, indent=2) + "\n")
+                               "cpu_count": os.cpu_count(), "load_average_1m_5m_15m": os.getloadavg(), "platform": platform.platform(), "runs": results}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 
