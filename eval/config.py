@@ -42,6 +42,7 @@ class EvalConfig:
     dtype: str = field(default="auto", metadata={"help": "model dtype: auto | bfloat16 | float32"})
     load_in_4bit: bool = field(default=True, metadata={"help": "4-bit NF4 on CUDA (ignored on CPU)"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    share_base_weights: bool = field(default=False, metadata={"help": "load the model once with the adapter and switch the adapter off for base/rag (peft disable_adapter) instead of loading it twice"})
     output_dir: str = field(default="runs/eval", metadata={"help": "run directory: rows.jsonl, run.json and the report go here"})
     control_set: str = field(default=BUILTIN_CONTROL_SET, metadata={"help": "general non-legal questions for the forgetting check (base vs ft, closed-book); empty = skip"})
     control_limit: int = field(default=0, metadata={"help": "use only the first N control questions; 0 = all"})

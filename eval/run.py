@@ -205,6 +205,63 @@ def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, s
     return out
 
 
+def _model_plan(cfg: EvalConfig) -> list[tuple[list[str], bool]]:
+    """Which conditions share one loaded generator, and whether it carries the adapter.
+
+    Default: the base model for base/rag, base + adapter for ft/ft_rag, the extractive backend.
+    With share_base_weights the adapter model serves all four (adapter switched off for base/rag)."""
+    wanted = lambda names: [c for c in names if c in cfg.conditions]  # noqa: E731
+    if cfg.share_base_weights and wanted(["ft", "ft_rag"]):
+        plan = [(wanted(["base", "rag", "ft", "ft_rag"]), True)]
+    else:
+        plan = [(wanted(["base", "rag"]), False), (wanted(["ft", "ft_rag"]), True)]
+    return [(conds, adapter) for conds, adapter in plan + [(wanted(["extractive"]), False)] if conds]
+
+
+class AdapterDisabled:
+    """The base model inside an adapter generator: generates with the LoRA layers switched off
+    (peft `disable_adapter()`), so base and adapter conditions share one copy of the weights."""
+
+    name = "hf"
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def generate(self, batch, **overrides):
+        self.generator.load()
+        with self.generator.model.disable_adapter():
+            return self.generator.generate(batch, **overrides)
+
+    def info(self) -> dict:
+        return {**self.generator.info(), "adapter": None, "adapter_disabled": True}
+
+
+def _run_batch(batch: list[EvalItem], set_name: str, condition: str, generator, gen_cfg, retriever, store,
+               semantic, cfg: EvalConfig, done: set) -> list[dict]:
+    """Answer one fixed batch and score it; rows for the items not already done."""
+    t0 = time.perf_counter()
+    answers = _answer_batch(batch, condition, generator, retriever, store, cfg, gen_cfg)
+    batch_seconds = time.perf_counter() - t0
+    sims = semantic([a["answer"] for a in answers], [it.reference_answer for it in batch]) if semantic else None
+    rows = []
+    for i, (it, ans) in enumerate(zip(batch, answers)):
+        if (set_name, condition, it.id) in done:
+            continue
+        metrics = score_row(it, ans["answer"], ans["citations"], ans["retrieved"], ans["gen"], cfg,
+                            rag=CONDITION_SPECS[condition][0] == "rag", llm=CONDITION_SPECS[condition][2] == "hf")
+        if sims is not None:
+            metrics["semantic_similarity"] = sims[i]
+        rows.append({
+            "set": set_name, "condition": condition, "id": it.id, "lang": it.lang,
+            "question": it.question, "reference_answer": it.reference_answer,
+            "gold": [list(g) for g in it.gold_articles()], "answer": ans["answer"],
+            "citations": ans["citations"], "retrieved": [list(r) for r in ans["retrieved"]],
+            "prompt_id": ans["prompt_id"], **ans["gen"], "timings": ans["timings"],
+            "batch_seconds": batch_seconds, "batch_items": len(batch), "metrics": metrics,
+        })
+    return rows
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -215,7 +272,7 @@ def _resume_key(cfg: EvalConfig, info: dict, record: dict) -> dict:
         "model": cfg.model, "adapter_hash": record["adapter_hash"],
         "index_manifest_sha256": (record["index"] or {}).get("manifest_sha256"),
         "k": cfg.k, "batch_size": cfg.batch_size, "decoding": record["decoding"], "stem": cfg.stem,
-        "semantic_model": cfg.semantic_model,
+        "semantic_model": cfg.semantic_model, "context_chars": cfg.context_chars,
     }
 
 
@@ -299,9 +356,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
 
     # work plan: fixed batches so a resumed run sees exactly the batches of an uninterrupted one
     sets = [("main", items, cfg.conditions), ("control", control, [c for c in cfg.conditions if c in ("base", "ft")])]
-    groups = [("base", ["base", "rag"]), ("ft", ["ft", "ft_rag"]), ("extractive", ["extractive"])]
     total = sum(len(its) for _, its, conds in sets for _ in conds)
-    todo = total - len(done)
 
     from tqdm.auto import tqdm
 
@@ -313,54 +368,34 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
 
         retriever = HybridRetriever(index)
     semantic = SemanticScorer(cfg.semantic_model) if cfg.semantic_model else None
-    bar = tqdm(total=total, initial=total - todo, desc="eval", unit="answer", disable=not progress)
+    store = index.articles if index is not None else None
+    bar = tqdm(total=total, initial=len(done), desc="eval", unit="answer", disable=not progress)
     try:
-        for _, group_conditions in groups:
-            wanted = [c for c in group_conditions if c in cfg.conditions]
-            pending = [(s, its, c) for s, its, conds in sets for c in wanted if c in conds
+        for group_conditions, with_adapter in _model_plan(cfg):
+            pending = [(s, its, c) for s, its, conds in sets for c in group_conditions if c in conds
                        and any((s, c, it.id) not in done for it in its)]
             if not pending:
                 continue
-            backend = CONDITION_SPECS[wanted[0]][2]
             from graph.generators import make_generator
 
-            gen_cfg = _generation_config(cfg, backend, cfg.adapter if CONDITION_SPECS[wanted[0]][1] else "")
+            backend = CONDITION_SPECS[group_conditions[0]][2]
+            gen_cfg = _generation_config(cfg, backend, cfg.adapter if with_adapter else "")
             generator = make_generator(gen_cfg)
             if hasattr(generator, "load"):  # load before timing the first batch (and fail early)
                 generator.load()
             for set_name, its, condition in pending:
+                gen = AdapterDisabled(generator) if with_adapter and not CONDITION_SPECS[condition][1] else generator
                 for start in range(0, len(its), cfg.batch_size):
                     batch = its[start:start + cfg.batch_size]
-                    missing = [it for it in batch if (set_name, condition, it.id) not in done]
-                    if not missing:
+                    if all((set_name, condition, it.id) in done for it in batch):
                         continue
-                    t0 = time.perf_counter()
-                    answers = _answer_batch(batch, condition, generator, retriever, index.articles if index else None, cfg, gen_cfg)
-                    batch_seconds = time.perf_counter() - t0
-                    rows = []
-                    sims = semantic([a["answer"] for a in answers], [it.reference_answer for it in batch]) if semantic else None
-                    for i, (it, ans) in enumerate(zip(batch, answers)):
-                        if (set_name, condition, it.id) in done:
-                            continue
-                        metrics = score_row(it, ans["answer"], ans["citations"], ans["retrieved"], ans["gen"], cfg,
-                                            rag=CONDITION_SPECS[condition][0] == "rag",
-                                            llm=CONDITION_SPECS[condition][2] == "hf")
-                        if sims is not None:
-                            metrics["semantic_similarity"] = sims[i]
-                        rows.append({
-                            "set": set_name, "condition": condition, "id": it.id, "lang": it.lang,
-                            "question": it.question, "reference_answer": it.reference_answer,
-                            "gold": [list(g) for g in it.gold_articles()], "answer": ans["answer"],
-                            "citations": ans["citations"], "retrieved": [list(r) for r in ans["retrieved"]],
-                            "prompt_id": ans["prompt_id"], **ans["gen"], "timings": ans["timings"],
-                            "batch_seconds": batch_seconds, "batch_items": len(batch), "metrics": metrics,
-                        })
+                    rows = _run_batch(batch, set_name, condition, gen, gen_cfg, retriever, store, semantic, cfg, done)
                     append_jsonl(rows_path, rows)
                     done.update((set_name, condition, r["id"]) for r in rows)
                     bar.update(len(rows))
                     if on_batch:
                         on_batch(set_name, condition, len(rows))
-            del generator
+            del generator, gen
             gc.collect()
     finally:
         bar.close()

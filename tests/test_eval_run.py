@@ -231,3 +231,14 @@ def test_cli_run_and_report(tiny_model_dir, fixture_index, questions_file, tmp_p
     assert main(["eval", "run", "--config", str(cfg), "--conditions", "ft", "--output-dir", str(tmp_path / "x")]) == 2
     assert "error: conditions ft/ft_rag need an adapter" in capsys.readouterr().err
     assert main(["eval", "report", str(tmp_path / "nothing")]) == 3
+
+
+def test_shared_base_weights_give_the_same_rows_as_two_loads(varied_model_dir, fixture_index, questions_file,
+                                                             tiny_adapter, tmp_path):
+    kw = dict(conditions=["base", "ft"], adapter=str(tiny_adapter), batch_size=3, report=False)
+    two = run_eval(_cfg(varied_model_dir, fixture_index, questions_file, tmp_path / "two", **kw), progress=False)
+    one = run_eval(_cfg(varied_model_dir, fixture_index, questions_file, tmp_path / "one", share_base_weights=True, **kw),
+                   progress=False)
+    assert _stable(_rows(one)) == _stable(_rows(two))
+    by = {(r["condition"], r["id"]): r["answer"] for r in _rows(one)}
+    assert any(by[("base", q["id"])] != by[("ft", q["id"])] for q in QUESTIONS)  # the adapter was on for ft only
