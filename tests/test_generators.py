@@ -82,6 +82,9 @@ def test_sampling_is_seeded(greedy):
               for s in (1, 2)}
     assert a == b
     assert len(others | {tuple(a)}) > 1
+    # temperature 0 means greedy even with do_sample on
+    zero = greedy.generate(batch, do_sample=True, temperature=0, seed=3, max_new_tokens=6)[0].extra["token_ids"]
+    assert zero == greedy.generate(batch, max_new_tokens=6)[0].extra["token_ids"]
 
 
 def test_default_decoding_settings():
