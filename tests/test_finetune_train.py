@@ -207,3 +207,35 @@ def test_cli_train_reports_errors(tmp_path):
     assert main(["finetune", "train", "--config", str(cfg)]) == 2
     cfg.write_text('[sft]\nno_such_key = 1\n', encoding="utf-8")
     assert main(["finetune", "train", "--config", str(cfg)]) == 2
+
+
+def test_unpack_cpu_4bit_restores_training_gradients():
+    """The DESIGN trap: bitsandbytes' CPU inference packing breaks gradients; unpack_cpu_4bit (run by
+    train.py after every eval on CPU + 4-bit) restores the training layout. The packing is forced
+    here because this CPU may lack AVX512-BF16, where bitsandbytes would do it by itself."""
+    bnb = pytest.importorskip("bitsandbytes")
+    import torch
+    from bitsandbytes.functional import _convert_weight_packed_for_cpu
+
+    from finetune.train import unpack_cpu_4bit
+
+    torch.manual_seed(0)
+    lin = bnb.nn.Linear4bit(64, 128, bias=False, compute_dtype=torch.bfloat16, quant_type="nf4")
+    lin.weight = bnb.nn.Params4bit(torch.randn(128, 64, dtype=torch.bfloat16) * 0.02, requires_grad=False,
+                                   quant_type="nf4", module=lin).to("cpu")
+    x = torch.randn(4, 64, requires_grad=True)
+
+    def input_grad():
+        x.grad = None
+        lin(x).float().sum().backward()
+        return x.grad.flatten().clone()
+
+    def cos(a, b):
+        return torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+
+    true_grad, stored = input_grad(), lin.weight.data.clone()
+    lin.weight.data, lin.weight.quant_state = _convert_weight_packed_for_cpu(lin.weight.data, lin.weight.quant_state)
+    assert cos(input_grad(), true_grad) < 0.5  # the trap is real
+    assert unpack_cpu_4bit(lin) == 1
+    assert torch.equal(lin.weight.data, stored) and cos(input_grad(), true_grad) > 0.9999
+    assert unpack_cpu_4bit(lin) == 0
