@@ -315,3 +315,16 @@ def test_copy_of_shared_act_reads_the_same(shared_corpus, tmp_path):
     shutil.copytree(shared_corpus / "Z100000274_", tmp_path / "Z100000274_")
     snap = read_corpus(tmp_path)
     assert len(snap.articles) == 59
+
+
+def test_unreadable_corpus_errors(tmp_path, capsys):
+    root = write_fixture_corpus(tmp_path / "c")
+    (root / CONSUMER / "rus.md").write_bytes(b"\xff\xfe\x00 not utf-8 \xc3\x28")
+    rc, err = run_cli(["index", "build", "--corpus", str(root), "--index", str(tmp_path / "ix"),
+                       "--embedding", "hashing:64", "--no-progress"], capsys)
+    assert rc == 2 and "cannot read" in err and "rus.md" in err and "UTF-8" in err
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    rc, err = run_cli(["index", "build", "--corpus", str(afile), "--index", str(tmp_path / "ix"),
+                       "--embedding", "hashing:64", "--no-progress"], capsys)
+    assert rc == 2 and "is not a directory" in err
