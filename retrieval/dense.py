@@ -112,14 +112,31 @@ class FaissDenseIndex:
         nlist = self.nlist or default_nlist(n)
         if n < max(nlist * MIN_PER_LIST, 2):
             return  # too few vectors for IVF yet: stay exact
-        ids = self.ids()
-        vecs = self.get_vectors(ids)
+        flat = self._index  # IndexIDMap2 over IndexFlatIP: rows in id_map order
+        self.train(faiss.downcast_index(flat.index).reconstruct_n(0, n))
+
+    def train(self, sample) -> None:
+        """Make an "ivf" index live now, trained on `sample` vectors (e.g. a random subset of
+        what will be added); vectors held so far move over. Large builds call this before
+        add() so that vectors go straight into the IVF lists."""
+        if self.kind != "ivf":
+            raise LexkzError("train() is for kind='ivf' indexes; a flat index needs no training")
+        sample = _as_vecs(sample, self.dim)
+        nlist = self.nlist or default_nlist(len(sample))
+        if len(sample) < nlist:
+            raise LexkzError(f"{len(sample)} training vectors are too few for {nlist} IVF lists: give at least {nlist * MIN_PER_LIST}")
+        staged = self._index
         quantizer = faiss.IndexFlatIP(self.dim)
         ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(vecs)
+        ivf.train(sample)
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-        ivf.add_with_ids(vecs, ids)
         ivf.nprobe = self._nprobe
+        if isinstance(staged, faiss.IndexIDMap2) and staged.ntotal:
+            ids = faiss.vector_to_array(staged.id_map).astype(np.int64)
+            ivf.add_with_ids(faiss.downcast_index(staged.index).reconstruct_n(0, staged.ntotal), ids)
+        elif isinstance(staged, faiss.IndexIVF) and staged.ntotal:
+            ids = self.ids()
+            ivf.add_with_ids(self.get_vectors(ids), ids)
         self.nlist = nlist
         self._index = ivf
 

@@ -108,3 +108,17 @@ def test_minilm_embedder_loads_offline():
     q = emb.embed_queries(["can an employee end his employment contract"])
     assert p.shape == (2, 384) and np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-4)
     assert int(np.argmax(p @ q[0])) == 0
+
+
+def test_ivf_trained_up_front_takes_vectors_directly():
+    x = _vecs(800, seed=2)
+    dense = FaissDenseIndex(32, kind="ivf", nlist=4, nprobe=4)
+    dense.add([1, 2], x[:2])  # staged in flat, moved on train()
+    dense.train(x[:400])
+    assert dense.effective_kind == "ivf" and dense.ntotal == 2
+    dense.add(np.arange(3, 801), x[2:])
+    assert dense.ntotal == 800 and dense.search(x[0], k=1)[0][0] == 1
+    with pytest.raises(LexkzError, match="too few"):
+        FaissDenseIndex(32, kind="ivf", nlist=64).train(x[:10])
+    with pytest.raises(LexkzError, match="flat"):
+        FaissDenseIndex(32).train(x)

@@ -1,0 +1,152 @@
+"""Latency benchmark on the full shared corpus: p50/p95 of lexical, dense and hybrid retrieval,
+query embedding included (dense and hybrid embed the query on every call).
+
+Builds a MiniLM index of the corpus once into bench/results/latency_index (reused when it
+exists and was built with the same model), takes questions from ../shared/qa (or, when that
+is absent, article titles from the index) and times each mode side by side, query by query,
+through `HybridRetriever.retrieve` (k=10, default filters: repealed acts left out). Also
+times the query embedding alone. Prints a table and writes bench/results/latency.json.
+Goal: hybrid p95 <= 30 ms on the 2-core dev machine.
+
+    python bench/bench_latency.py                       # 200 queries, 1 torch/faiss thread
+    python bench/bench_latency.py --threads 2 --queries 500 --embedding minilm
+    python bench/bench_latency.py --rebuild             # rebuild the index first
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lexkz.common import default_corpus_dir, read_jsonl  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("lexical", "dense", "hybrid")
+
+
+def load_queries(corpus: Path, n: int, store) -> tuple[list[str], str]:
+    """Up to n questions from ../shared/qa/*.jsonl (round robin over files), else article titles."""
+    qa = Path(os.environ.get("LEXKZ_QA", corpus.parent / "qa"))
+    per_file = []
+    for f in sorted(qa.glob("*.jsonl")) if qa.is_dir() else []:
+        qs = [obj["question"] for _, obj, err in read_jsonl(f) if obj and isinstance(obj.get("question"), str) and obj["question"].strip()]
+        if qs:
+            per_file.append(qs)
+    out: list[str] = []
+    i = 0
+    while per_file and len(out) < n and any(i < len(qs) for qs in per_file):
+        out.extend(qs[i] for qs in per_file if i < len(qs))
+        i += 1
+    if out:
+        return out[:n], f"questions from {qa}"
+    titles = [f"{a.title}" for a in store.iter_articles() if a.title][:n]
+    return titles, "article titles of the index (no QA files found)"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=None, help="corpus folder (default LEXKZ_CORPUS or ../shared/corpus)")
+    ap.add_argument("--index", default=str(RESULTS / "latency_index"))
+    ap.add_argument("--embedding", default="minilm")
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1, help="torch and faiss threads (the machine is shared)")
+    ap.add_argument("--goal-ms", type=float, default=30.0)
+    ap.add_argument("--out", default=str(RESULTS / "latency.json"))
+    args = ap.parse_args(argv)
+
+    import faiss
+    import torch
+
+    from index.build import build_index
+    from index.config import IndexConfig
+    from index.store import open_index
+    from retrieval.config import RetrievalConfig
+    from retrieval.hybrid import HybridRetriever
+
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
+    if corpus is None or not corpus.is_dir():
+        print("error: no corpus: pass --corpus DIR or set LEXKZ_CORPUS", file=sys.stderr)
+        return 3
+
+    index_dir = Path(args.index)
+    build_s = None
+    reuse = False
+    if not args.rebuild:
+        try:
+            reuse = open_index(index_dir).manifest["embedding"]["model"] == args.embedding
+        except Exception:
+            reuse = False
+    if not reuse:
+        print(f"building the {args.embedding} index of {corpus} into {index_dir} ...", flush=True)
+        t = time.perf_counter()
+        build_index(corpus, index_dir, IndexConfig(embedding=args.embedding), progress=True)
+        build_s = time.perf_counter() - t
+    index = open_index(index_dir)
+    counts = index.manifest["counts"]
+    print(f"index: {counts} (version {index.version}{', reused' if reuse else f', built in {build_s:.0f}s'})", flush=True)
+
+    t = time.perf_counter()
+    retriever = HybridRetriever(index, RetrievalConfig(k=args.k)).warm_up()
+    load_s = time.perf_counter() - t
+    queries, source = load_queries(corpus, args.queries, index.articles)
+    print(f"{len(queries)} queries ({source}); stores + model loaded in {load_s:.1f}s", flush=True)
+
+    for q in queries[:10]:  # warm caches (posting arrays, tokenizer) before timing
+        for mode in MODES:
+            retriever.retrieve(q, mode=mode)
+    times = {m: [] for m in (*MODES, "embed")}
+    for q in queries:
+        t = time.perf_counter()
+        retriever.embedder.embed_queries([q])
+        times["embed"].append((time.perf_counter() - t) * 1000)
+        for mode in MODES:
+            t = time.perf_counter()
+            retriever.retrieve(q, mode=mode)
+            times[mode].append((time.perf_counter() - t) * 1000)
+
+    rows = []
+    for name in ("embed", *MODES):
+        a = np.array(times[name])
+        rows.append({"mode": name if name != "embed" else "query embedding only", "n": len(a),
+                     "p50_ms": round(float(np.percentile(a, 50)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2),
+                     "mean_ms": round(float(a.mean()), 2), "max_ms": round(float(a.max()), 2)})
+    header = f"{'mode':>22} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'max ms':>8}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in rows:
+        print(f"{r['mode']:>22} {r['n']:>5} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['mean_ms']:>8.2f} {r['max_ms']:>8.2f}")
+    hybrid_p95 = rows[-1]["p95_ms"]
+    verdict = "met" if hybrid_p95 <= args.goal_ms else "NOT met"
+    print(f"\ngoal hybrid p95 <= {args.goal_ms:g} ms: {verdict} ({hybrid_p95} ms, {args.threads} thread(s), "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": "latency", "corpus": str(corpus), "index": str(index_dir), "embedding": args.embedding,
+        "counts": counts, "index_build_s": round(build_s, 1) if build_s else None, "load_s": round(load_s, 2),
+        "queries": len(queries), "query_source": source, "k": args.k, "threads": args.threads,
+        "load_average": os.getloadavg(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "rows": rows, "goal_ms": args.goal_ms, "goal_met": hybrid_p95 <= args.goal_ms,
+    }
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
