@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +52,8 @@ def tiny_cfg(model_dir, data_dir, out_dir, **kw) -> SFTConfig:
 def lora_tensors(adapter_dir) -> dict[str, np.ndarray]:
     from safetensors.torch import load_file
 
-    return {k: v.float().numpy() for k, v in load_file(str(adapter_dir / "adapter_model.safetensors")).items()}
+    path = Path(adapter_dir) / "adapter_model.safetensors"
+    return {k: v.float().numpy() for k, v in load_file(str(path)).items()}
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +241,22 @@ def test_unpack_cpu_4bit_restores_training_gradients():
     assert unpack_cpu_4bit(lin) == 1
     assert torch.equal(lin.weight.data, stored) and cos(input_grad(), true_grad) > 0.9999
     assert unpack_cpu_4bit(lin) == 0
+
+
+def test_early_stopping_keeps_the_best_checkpoint(tiny_model_dir, tmp_path):
+    """Eval answers unlike the training answers: overfitting raises eval loss, training stops, and
+    the saved adapter is the best checkpoint's, not the last step's."""
+    data = write_overfit_set(tmp_path / "data")
+    rows = [{"messages": [{"role": "system", "content": "Отвечай по закону."}, {"role": "user", "content": f"Что в статье {i}?"},
+                          {"role": "assistant", "content": "Жоқ. Бұл бап қазақ тілінде ғана бар екен, үшін!"}]} for i in range(2)]
+    (data / "eval.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "es"
+    metrics = train(tiny_cfg(tiny_model_dir, data, out, max_steps=12, eval_steps=1, early_stopping_patience=2))
+    evals = [(h["step"], h["eval_loss"]) for h in map(json.loads, (out / "log_history.jsonl").read_text().splitlines())
+             if "eval_loss" in h][:-1]  # the last entry is the final evaluation of the loaded best model
+    best_step, best_loss = min(evals, key=lambda e: e[1])
+    assert metrics["stopped_early"] and metrics["global_step"] == best_step + 2 < 12
+    assert metrics["best_checkpoint"].endswith(f"checkpoint-{best_step}")
+    assert metrics["eval_loss"] == pytest.approx(best_loss)
+    saved, best = lora_tensors(out / "adapter"), lora_tensors(metrics["best_checkpoint"])
+    assert all(np.array_equal(saved[k], best[k]) for k in saved)
