@@ -1,7 +1,7 @@
 """The shared metric suite: every metric is a small documented pure function.
 
 Answer metrics (prediction text vs reference text):
-    exact_match, token_f1, key_info_score (with key_items), length_ratio
+    exact_match, token_f1, key_info_score (with key_items), length_ratio, empty_answer
 Citation metrics (cited articles vs the gold article):
     citation_scores -> precision, recall, invented-citation rate
 Retrieval metrics (ranked retrieved articles vs the gold article):
@@ -110,6 +110,11 @@ def length_ratio(prediction: str | None, reference: str | None) -> float | None:
     if not ref:
         return None
     return len(tokens(prediction)) / len(ref)
+
+
+def empty_answer(prediction: str | None) -> float:
+    """1.0 when the answer is empty after normalisation (nothing but spaces/punctuation), else 0.0."""
+    return float(not normalize(prediction))
 
 
 # ----------------------------------------------------------------------------- key items

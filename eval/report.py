@@ -39,6 +39,7 @@ METRICS = [
     ("invented_citation_rate", "Invented cit.", False, True),
     ("recall_at_k", "Recall@k", True, True),
     ("mrr", "MRR", True, True),
+    ("empty_answer", "Empty answer", False, True),
     ("length_ratio", "Length ratio", None, False),
     ("generation_seconds", "Gen. time (s)", False, False),
     ("tokens_per_second", "Tokens/s", True, False),
@@ -325,7 +326,8 @@ def key_numbers(results: dict) -> str:
     lines.append("")
     for name, s in results["summary"].items():
         parts = [f"{label} {_fmt(s.get(key))}" for key, label, *_ in METRICS
-                 if key in ("token_f1", "key_info", "citation_recall", "invented_citation_rate", "recall_at_k", "mrr", "tokens_per_second") and key in s]
+                 if key in ("token_f1", "key_info", "citation_recall", "invented_citation_rate", "recall_at_k", "mrr",
+                            "empty_answer", "tokens_per_second") and key in s]
         lines.append(f"- **{name}** (n={results['n_questions'][name]}): " + "; ".join(parts))
     lines.append("")
     multi = len(results["runs"]) > 1

@@ -135,6 +135,7 @@ def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: lis
         "token_f1": M.token_f1(answer, item.reference_answer, cfg.stem, item.lang, item.answer_alternatives),
         "key_info": M.key_info_score(answer, item.reference_answer, item.lang),
         "length_ratio": M.length_ratio(answer, item.reference_answer),
+        "empty_answer": M.empty_answer(answer),
         "generation_seconds": gen.get("seconds"),
         "tokens_per_second": M.tokens_per_second(gen.get("completion_tokens"), gen.get("seconds")) if llm else None,
     }

@@ -5,6 +5,7 @@ import pytest
 from eval.metrics import (
     citation_scores,
     cosine,
+    empty_answer,
     exact_match,
     greedy_match_f1,
     key_info_score,
@@ -51,6 +52,11 @@ def test_token_f1_kazakh_by_hand_and_stemming():
     assert token_f1("договора", "договор") == 0.0
     assert token_f1("договора", "договор", stem=True, lang="rus") == 1.0
     assert tokens("Договоры", stem=True, lang="rus") == ["договор"]
+
+
+def test_empty_answer():
+    assert empty_answer("") == 1.0 and empty_answer(" ... ") == 1.0 and empty_answer(None) == 1.0
+    assert empty_answer("Иә.") == 0.0
 
 
 def test_token_f1_empty_answers():
