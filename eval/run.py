@@ -266,6 +266,16 @@ def _run_batch(batch: list[EvalItem], set_name: str, condition: str, generator, 
 # ----------------------------------------------------------------------------- the run
 
 
+def _check_generators(cfg: EvalConfig) -> None:
+    """Cheap checks of every generator the run needs (model/adapter present, adapter fits)."""
+    from graph.generators import make_generator
+
+    for conditions, with_adapter in _model_plan(cfg):
+        gen = make_generator(_generation_config(cfg, CONDITION_SPECS[conditions[0]][2], cfg.adapter if with_adapter else ""))
+        if hasattr(gen, "check"):
+            gen.check()
+
+
 def _resume_key(cfg: EvalConfig, info: dict, record: dict) -> dict:
     """What must not change between an interrupted run and its resumption."""
     return {
@@ -315,7 +325,6 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
     items, control, info = load_question_sets(cfg, index)
 
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     decoding = {"do_sample": cfg.do_sample, "temperature": cfg.temperature if cfg.do_sample else 0.0,
                 "top_p": cfg.top_p if cfg.do_sample else 1.0, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed}
     record: dict[str, Any] = {
@@ -341,8 +350,13 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
         "git": git_commit(),
     }
     record["resume_key"] = _resume_key(cfg, info, record)
+    _check_generators(cfg)  # a missing model/adapter fails here, before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     record_path, rows_path = out / RECORD_FILE, out / ROWS_FILE
-    if record_path.is_file():
+    if rows_path.is_file() and not record_path.is_file():
+        raise LexkzError(f"{rows_path} exists without its run.json: this is not a resumable eval run; "
+                         "pass a new --output-dir", 4)
+    if record_path.is_file() and _done_keys(rows_path):
         old = json.loads(record_path.read_text(encoding="utf-8"))
         if old.get("resume_key") != record["resume_key"]:
             changed = sorted(k for k in record["resume_key"] if (old.get("resume_key") or {}).get(k) != record["resume_key"][k])

@@ -205,7 +205,13 @@ def test_bad_settings_are_clear_errors(tiny_model_dir, fixture_index, questions_
         run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "x", conditions=["oracle"]))
     with pytest.raises(LexkzError, match="no index"):
         run_eval(_cfg(tiny_model_dir, tmp_path / "missing", questions_file, tmp_path / "x"))
-    assert not (tmp_path / "x").exists()
+    with pytest.raises(LexkzError, match="model not found") as exc:
+        run_eval(_cfg(tmp_path / "no-model", fixture_index, questions_file, tmp_path / "x"))
+    assert exc.value.exit_code == 3
+    with pytest.raises(LexkzError, match="adapter not found"):
+        run_eval(_cfg(tiny_model_dir, fixture_index, questions_file, tmp_path / "x", conditions=["ft"],
+                      adapter=str(tmp_path / "no-adapter")))
+    assert not (tmp_path / "x").exists()  # nothing written by a refused run
 
 
 def test_semantic_similarity_with_the_bundled_minilm():
