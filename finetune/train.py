@@ -251,7 +251,7 @@ def train(cfg: SFTConfig) -> dict:
         bf16=bf16,
         activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
         activation_checkpointing_kwargs={"use_reentrant": False},
-        max_length=cfg.max_length,
+        max_length=None if cfg.padding_free else cfg.max_length,  # too-long examples are already dropped
         assistant_only_loss=cfg.assistant_only_loss,
         padding_free=cfg.padding_free,
         eval_strategy="steps" if do_eval else "no",
