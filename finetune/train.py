@@ -85,6 +85,8 @@ def make_callbacks(cfg: SFTConfig, use_4bit_on_cpu: bool) -> list:
             rate = done / max(time.time() - self.t0, 1e-9)
             eta = (state.max_steps - state.global_step) / rate if rate > 0 else float("nan")
             parts = [f"{k}={v:.4g}" for k, v in (logs or {}).items() if isinstance(v, (int, float)) and k in ("loss", "eval_loss", "learning_rate", "grad_norm")]
+            if not parts:
+                return
             print(f"[sft] step {state.global_step}/{state.max_steps} {' '.join(parts)} {rate:.2f} steps/s ETA {eta:.0f}s", flush=True)
 
     class StopAfterSteps(TrainerCallback):
