@@ -63,7 +63,7 @@ def test_mask_is_exactly_the_answer_token_by_token(tokenizer, which):
     assert tokenizer.decode([t for t, m in zip(ids, mask) if m]) == MESSAGES[-1]["content"] + "<|im_end|>"
 
 
-def test_trl_labels_follow_the_mask(tiny_model_dir, tokenizer):
+def test_trl_labels_follow_the_mask(tiny_model_dir, tokenizer, tmp_path):
     """What trl's SFTTrainer actually trains: labels != -100 only on the answer + <|im_end|>."""
     import trl
     from datasets import Dataset
@@ -71,7 +71,7 @@ def test_trl_labels_follow_the_mask(tiny_model_dir, tokenizer):
 
     tok = tokenizer.__class__.from_pretrained(tiny_model_dir)
     tok.chat_template = make_training_template(tok.chat_template, tok)
-    args = trl.SFTConfig(output_dir=str(tiny_model_dir / "_trl_probe"), assistant_only_loss=True, report_to="none",
+    args = trl.SFTConfig(output_dir=str(tmp_path / "trl_probe"), assistant_only_loss=True, report_to="none",
                          use_cpu=True, max_length=512, activation_checkpointing=False)
     trainer = trl.SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), args=args,
                              train_dataset=Dataset.from_list([{"messages": MESSAGES}]), processing_class=tok)
