@@ -137,8 +137,10 @@ def main() -> int:
             results.append(row)
 
     label = "PLUMBING CHECK (tiny random model), not a result" if tiny else f"model {model}"
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"\neval throughput, {args.questions} questions, batch {args.batch_size}, "
-          f"max_new_tokens {args.max_new_tokens}, torch threads {args.threads} -- {label}")
+          f"max_new_tokens {args.max_new_tokens}, torch threads {args.threads}, load average "
+          f"{'-' if load is None else f'{load[0]:.1f}'} -- {label}")
     head = f"{'condition':<11} {'seq ans/s':>10} {'batch ans/s':>12} {'ratio':>7} {'seq wall s':>11} {'batch wall s':>13} {'same out':>9}"
     print(head)
     print("-" * len(head))
@@ -153,7 +155,8 @@ def main() -> int:
         "bench": "eval", "label": label, "plumbing_check": tiny, "model": model, "adapter": adapter,
         "questions": args.questions, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
         "k": args.k, "context_chars": args.context_chars, "threads": args.threads,
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_1_5_15": list(load) if load else None},
         "results": results,
     }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"written {out}")
