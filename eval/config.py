@@ -47,6 +47,7 @@ class EvalConfig:
     control_set: str = field(default=BUILTIN_CONTROL_SET, metadata={"help": "general non-legal questions for the forgetting check (base vs ft, closed-book); empty = skip"})
     control_limit: int = field(default=0, metadata={"help": "use only the first N control questions; 0 = all"})
     semantic_model: str = field(default="", metadata={"help": "embedding model for semantic similarity (e.g. minilm, a hub id or a local path); empty = off"})
+    semantic_mode: str = field(default="cosine", metadata={"help": "cosine (sentence embeddings) | greedy (BERTScore-style matching of token embeddings)"})
     stem: bool = field(default=True, metadata={"help": "stem tokens for token F1 (Snowball Russian; Kazakh 6-char prefix)"})
     bootstrap_resamples: int = field(default=2000, metadata={"help": "bootstrap resamples for the 95% CIs"})
     label: str = field(default="", metadata={"help": "name of this run in combined reports (default: the run directory name)"})

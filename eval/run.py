@@ -147,20 +147,46 @@ def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: lis
 
 
 class SemanticScorer:
-    """Sentence cosine between answer and reference with a configured embedding model
-    (`retrieval.embedders.get_embedder`, e.g. "minilm"); loads the model on first use."""
+    """Semantic similarity of answer and reference with a configured embedding model.
 
-    def __init__(self, spec: str):
-        self.spec, self._emb = spec, None
+    mode "cosine": cosine of sentence embeddings (`retrieval.embedders.get_embedder`, e.g. "minilm").
+    mode "greedy": BERTScore-style F1 (`eval.metrics.greedy_match_f1`) over the model's contextual
+    token embeddings, without the [CLS]/[SEP] positions (a sentence-transformers model; "minilm" =
+    the bundled one). The model loads on first use. An empty answer scores 0.0."""
 
-    def __call__(self, answers: list[str], references: list[str]) -> list[float]:
-        if self._emb is None:
+    def __init__(self, spec: str, mode: str = "cosine"):
+        if mode not in ("cosine", "greedy"):
+            raise LexkzError(f"semantic_mode must be cosine or greedy, not {mode!r}")
+        self.spec, self.mode, self._model = spec, mode, None
+
+    def _load(self):
+        if self.mode == "cosine":
             from retrieval.embedders import get_embedder
 
-            self._emb = get_embedder(self.spec)
-        a = self._emb.embed_passages([x or " " for x in answers])
-        r = self._emb.embed_passages(references)
-        return [0.0 if not ans.strip() else float(M.cosine(a[i], r[i])) for i, ans in enumerate(answers)]
+            return get_embedder(self.spec)
+        from sentence_transformers import SentenceTransformer
+
+        from retrieval.embedders import minilm_path
+
+        path = str(minilm_path()) if self.spec == "minilm" else self.spec
+        try:
+            return SentenceTransformer(path, device="cpu")
+        except OSError as exc:
+            raise LexkzError(f"cannot load semantic model {self.spec!r} ({exc}); use minilm or a local "
+                             "sentence-transformers directory", 3) from exc
+
+    def __call__(self, answers: list[str], references: list[str]) -> list[float]:
+        if self._model is None:
+            self._model = self._load()
+        if self.mode == "cosine":
+            a = self._model.embed_passages([x or " " for x in answers])
+            r = self._model.embed_passages(references)
+            scores = [float(M.cosine(a[i], r[i])) for i in range(len(answers))]
+        else:
+            a = self._model.encode([x or " " for x in answers], output_value="token_embeddings")
+            r = self._model.encode(references, output_value="token_embeddings")
+            scores = [M.greedy_match_f1(a[i][1:-1].float().numpy(), r[i][1:-1].float().numpy()) for i in range(len(answers))]
+        return [0.0 if not M.normalize(ans) else score for ans, score in zip(answers, scores)]
 
 
 # ----------------------------------------------------------------------------- generation
@@ -283,7 +309,7 @@ def _resume_key(cfg: EvalConfig, info: dict, record: dict) -> dict:
         "model": cfg.model, "adapter_hash": record["adapter_hash"],
         "index_manifest_sha256": (record["index"] or {}).get("manifest_sha256"),
         "k": cfg.k, "batch_size": cfg.batch_size, "decoding": record["decoding"], "stem": cfg.stem,
-        "semantic_model": cfg.semantic_model, "context_chars": cfg.context_chars,
+        "semantic_model": cfg.semantic_model, "semantic_mode": cfg.semantic_mode, "context_chars": cfg.context_chars,
     }
 
 
@@ -382,7 +408,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
         from retrieval.hybrid import HybridRetriever
 
         retriever = HybridRetriever(index)
-    semantic = SemanticScorer(cfg.semantic_model) if cfg.semantic_model else None
+    semantic = SemanticScorer(cfg.semantic_model, cfg.semantic_mode) if cfg.semantic_model else None
     store = index.articles if index is not None else None
     bar = tqdm(total=total, initial=len(done), desc="eval", unit="answer", disable=not progress)
     try:

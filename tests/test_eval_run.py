@@ -222,6 +222,13 @@ def test_semantic_similarity_with_the_bundled_minilm():
                                 ["The worker gets 24 days of leave.", "An employee is entitled to annual leave.", "x"])
     assert same == pytest.approx(1.0, abs=1e-4)
     assert other < 0.5 and empty == 0.0
+    greedy = SemanticScorer("minilm", mode="greedy")
+    g_same, g_para, g_other = greedy(["The worker gets 24 days of leave.", "An employee gets 24 days off.", "Bananas are yellow."],
+                                     ["The worker gets 24 days of leave."] * 3)
+    assert g_same == pytest.approx(1.0, abs=1e-4)
+    assert g_same > g_para > g_other
+    with pytest.raises(LexkzError, match="semantic_mode"):
+        SemanticScorer("minilm", mode="bleu")
 
 
 def test_cli_run_and_report(tiny_model_dir, fixture_index, questions_file, tmp_path, capsys):
@@ -229,9 +236,11 @@ def test_cli_run_and_report(tiny_model_dir, fixture_index, questions_file, tmp_p
 
     cfg = tmp_path / "eval.toml"
     cfg.write_text(f'[eval]\nquestions = ["{questions_file}"]\nindex_dir = "{fixture_index}"\nmodel = "{tiny_model_dir}"\n'
-                   f'conditions = ["extractive"]\ncontrol_set = ""\nbootstrap_resamples = 100\n', encoding="utf-8")
+                   f'conditions = ["extractive"]\ncontrol_set = ""\nbootstrap_resamples = 100\nsemantic_model = "minilm"\n'
+                   f'semantic_mode = "greedy"\n', encoding="utf-8")
     assert main(["eval", "run", "--config", str(cfg), "--limit", "2", "--output-dir", str(tmp_path / "run"), "--quiet"]) == 0
-    assert len(_rows(tmp_path / "run")) == 2
+    rows = _rows(tmp_path / "run")
+    assert len(rows) == 2 and all(0.0 < r["metrics"]["semantic_similarity"] <= 1.0 for r in rows)
     assert main(["eval", "report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 0
     assert "PLUMBING CHECK" in capsys.readouterr().out
     assert main(["eval", "run", "--config", str(cfg), "--conditions", "ft", "--output-dir", str(tmp_path / "x")]) == 2
