@@ -135,6 +135,11 @@ def build_results(runs: list[dict], seed: int = 0, n_resamples: int = 2000) -> d
             for lang in langs
         },
         "paired": paired_tests(main, PAIRED_METRICS, seed, n_resamples),
+        "paired_by_lang": {
+            lang: paired_tests({name: [r for r in rows if r["lang"] == lang] for name, rows in main.items()
+                                if any(r["lang"] == lang for r in rows)}, PAIRED_METRICS, seed, n_resamples)
+            for lang in langs
+        } if len(langs) > 1 else {},
         "control": {
             "summary": {name: summarize(rows, seed, n_resamples) for name, rows in control.items()},
             "paired": paired_tests(control, ["token_f1", "key_info", "exact_match", "semantic_similarity"], seed, n_resamples),
@@ -182,13 +187,19 @@ def markdown_tables(results: dict) -> str:
     table(results["summary"], "All questions")
     for lang, summary in results["by_lang"].items():
         table(summary, f"Language: {lang}")
-    if results["paired"]:
-        lines += ["## Paired tests (a − b on the same questions)", "",
-                  "| a | b | metric | n | mean diff [95% CI] | p (permutation) | p (Wilcoxon) |", "|---|---|---|---:|---|---:|---:|"]
-        for t in results["paired"]:
+    def paired_table(tests: list[dict], title: str) -> None:
+        if not tests:
+            return
+        lines.extend([f"## {title}", "",
+                      "| a | b | metric | n | mean diff [95% CI] | p (permutation) | p (Wilcoxon) |", "|---|---|---|---:|---|---:|---:|"])
+        for t in tests:
             lines.append(f"| {t['a']} | {t['b']} | {t['metric']} | {t['n']} | {_fmt({'mean': t['mean_diff'], 'lo': t['lo'], 'hi': t['hi']})} "
                          f"| {_fmt_p(t['p_permutation'])} | {_fmt_p(t['p_wilcoxon'])} |")
         lines.append("")
+
+    paired_table(results["paired"], "Paired tests (a − b on the same questions)")
+    for lang, tests in results.get("paired_by_lang", {}).items():
+        paired_table(tests, f"Paired tests, language: {lang}")
     if results["control"]["summary"]:
         lines += ["# Forgetting check (general, non-legal control questions, closed-book)", ""]
         table(results["control"]["summary"], "Control set")

@@ -55,6 +55,9 @@ def test_single_run_report_writes_every_artifact(tmp_path):
     assert (pair["a"], pair["b"]) == ("rag", "base")  # the later condition minus the earlier one
     assert pair["mean_diff"] == pytest.approx(np.mean(np.array(F1["rag"]) - np.array(F1["base"])))
     assert pair["p_permutation"] == pytest.approx(0.125)  # exact: 2 of 16 sign flips are as extreme
+    kaz_pair = next(t for t in res["paired_by_lang"]["kaz"] if t["metric"] == "token_f1")
+    assert kaz_pair["n"] == 2 and kaz_pair["mean_diff"] == pytest.approx(((0.6 - 0.2) + (0.9 - 0.4)) / 2)
+    assert "## Paired tests, language: kaz" in (out / "tables.md").read_text()
     forgetting = next(t for t in res["control"]["paired"] if t["metric"] == "token_f1")
     assert (forgetting["a"], forgetting["b"]) == ("ft", "base")
     assert forgetting["mean_diff"] == pytest.approx(-0.25)  # ft lost 0.25 token F1 on control questions
