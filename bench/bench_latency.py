@@ -5,7 +5,8 @@ Builds a MiniLM index of the corpus once into bench/results/latency_index (reuse
 exists and was built with the same model), takes questions from ../shared/qa (or, when that
 is absent, article titles from the index) and times each mode side by side, query by query,
 through `HybridRetriever.retrieve` (k=10, default filters: repealed acts left out). Also
-times the query embedding alone. Prints a table and writes bench/results/latency.json.
+times the query embedding alone. Wall and CPU time (process_time) are both reported: on a
+machine shared with other jobs, CPU time is the steadier figure. Prints a table and writes bench/results/latency.json.
 Goal: hybrid p95 <= 30 ms on the 2-core dev machine.
 
     python bench/bench_latency.py                       # 200 queries, 1 torch/faiss thread
@@ -109,30 +110,35 @@ def main(argv=None) -> int:
     for q in queries[:10]:  # warm caches (posting arrays, tokenizer) before timing
         for mode in MODES:
             retriever.retrieve(q, mode=mode)
+    # wall time is what a user waits; CPU time (process_time, all threads) is what the query
+    # costs, which on a machine shared with other jobs is the steadier figure.
     times = {m: [] for m in (*MODES, "embed")}
+    cpu = {m: [] for m in (*MODES, "embed")}
+    calls = [("embed", lambda q: retriever.embedder.embed_queries([q]))] + \
+        [(m, lambda q, m=m: retriever.retrieve(q, mode=m)) for m in MODES]
     for q in queries:
-        t = time.perf_counter()
-        retriever.embedder.embed_queries([q])
-        times["embed"].append((time.perf_counter() - t) * 1000)
-        for mode in MODES:
-            t = time.perf_counter()
-            retriever.retrieve(q, mode=mode)
-            times[mode].append((time.perf_counter() - t) * 1000)
+        for name, call in calls:
+            t, c = time.perf_counter(), time.process_time()
+            call(q)
+            times[name].append((time.perf_counter() - t) * 1000)
+            cpu[name].append((time.process_time() - c) * 1000)
 
     rows = []
     for name in ("embed", *MODES):
-        a = np.array(times[name])
+        a, b = np.array(times[name]), np.array(cpu[name])
         rows.append({"mode": name if name != "embed" else "query embedding only", "n": len(a),
                      "p50_ms": round(float(np.percentile(a, 50)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2),
-                     "mean_ms": round(float(a.mean()), 2), "max_ms": round(float(a.max()), 2)})
-    header = f"{'mode':>22} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'max ms':>8}"
+                     "mean_ms": round(float(a.mean()), 2), "max_ms": round(float(a.max()), 2),
+                     "cpu_p50_ms": round(float(np.percentile(b, 50)), 2), "cpu_p95_ms": round(float(np.percentile(b, 95)), 2)})
+    header = f"{'mode':>22} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'max ms':>8} {'cpu p50':>8} {'cpu p95':>8}"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
-        print(f"{r['mode']:>22} {r['n']:>5} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['mean_ms']:>8.2f} {r['max_ms']:>8.2f}")
-    hybrid_p95 = rows[-1]["p95_ms"]
+        print(f"{r['mode']:>22} {r['n']:>5} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['mean_ms']:>8.2f} {r['max_ms']:>8.2f} "
+              f"{r['cpu_p50_ms']:>8.2f} {r['cpu_p95_ms']:>8.2f}")
+    hybrid_p95, hybrid_cpu_p95 = rows[-1]["p95_ms"], rows[-1]["cpu_p95_ms"]
     verdict = "met" if hybrid_p95 <= args.goal_ms else "NOT met"
-    print(f"\ngoal hybrid p95 <= {args.goal_ms:g} ms: {verdict} ({hybrid_p95} ms, {args.threads} thread(s), "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"\ngoal hybrid p95 <= {args.goal_ms:g} ms (wall): {verdict} ({hybrid_p95} ms wall, {hybrid_cpu_p95} ms CPU; "
+          f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +148,7 @@ def main(argv=None) -> int:
         "queries": len(queries), "query_source": source, "k": args.k, "threads": args.threads,
         "load_average": os.getloadavg(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "rows": rows, "goal_ms": args.goal_ms, "goal_met": hybrid_p95 <= args.goal_ms,
+        "goal_met_cpu_time": hybrid_cpu_p95 <= args.goal_ms,
     }
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {out}")

@@ -28,24 +28,31 @@ from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
 from retrieval.config import MODES, RetrievalConfig
 from retrieval.hit import Hit
-from retrieval.text import analyze
+from retrieval.text import analyze, normalize
 
 _SENTENCE = re.compile(r"(?<=[.;:!?])\s+|\n+")
 
 
 def make_snippet(text: str, query: str, chars: int = 300, lang: str | None = None) -> str:
-    """About `chars` characters of `text` starting at the sentence sharing most stems with `query`."""
+    """About `chars` characters of `text` starting at the sentence holding most query stems.
+
+    Stems are matched as substrings of the normalised sentence (a stem is a prefix of its
+    word forms), which is cheap enough to run on every hit of every query.
+    """
     text = text.strip()
     if len(text) <= chars:
         return " ".join(text.split())
-    q = set(analyze(query, lang))
+    stems = {t for t in analyze(query, lang) if len(t) >= 3}
     best, best_pos, pos = -1, 0, 0
     for piece in _SENTENCE.split(text):
         start = text.find(piece, pos)
         pos = start + len(piece)
-        overlap = len(q.intersection(analyze(piece, lang))) if piece.strip() else -1
-        if overlap > best:
-            best, best_pos = overlap, start
+        if not piece.strip():
+            continue
+        low = normalize(piece)
+        found = sum(1 for stem in stems if stem in low)
+        if found > best:
+            best, best_pos = found, start
     window = text[best_pos:best_pos + chars]
     cut = window.rfind(" ", chars // 2)
     window = window[:cut] if cut > 0 and best_pos + chars < len(text) else window

@@ -25,10 +25,12 @@ _LOOKALIKE = str.maketrans({
     "a": "а", "c": "с", "e": "е", "o": "о", "p": "р", "x": "х", "y": "у",
     "i": "і", "k": "к", "h": "һ", "m": "м", "t": "т", "b": "в",
 })
-_ALWAYS = str.maketrans({"ё": "е", "ə": "ә", "\u00ad": "", "\u2011": "-", "\u2010": "-"})
+_ALWAYS = (("ё", "е"), ("ə", "ә"), ("\u00ad", ""), ("\u2011", "-"), ("\u2010", "-"))
 _CYR = re.compile(r"[а-яәіңғүұқөһ]")
 _KAZ_ONLY = re.compile(r"[әіңғүұқөһ]")
 _TOKEN = re.compile(r"\w+(?:-\w+)*")
+_LATIN = re.compile(r"[a-z]")
+_LATIN_WORD = re.compile(r"\b\w*[a-z]\w*")
 _NUMBERISH = re.compile(r"^\d+(?:-\d+)*$")
 
 _RU_STEMMER = snowballstemmer.stemmer("russian")
@@ -59,8 +61,13 @@ def detect_lang(text: str) -> str:
 
 def normalize(text: str) -> str:
     """Case folding, ё -> е, ə -> ә, soft hyphens dropped, Latin look-alikes in Cyrillic words fixed."""
-    text = text.lower().translate(_ALWAYS)
-    return _TOKEN.sub(_fix_word, text)
+    text = text.lower()
+    for old, new in _ALWAYS:  # str.replace is much faster than translate() with a dict
+        if old in text:
+            text = text.replace(old, new)
+    if not _LATIN.search(text):
+        return text
+    return _LATIN_WORD.sub(_fix_word, text)
 
 
 def _fix_word(m: re.Match) -> str:
