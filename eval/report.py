@@ -101,9 +101,14 @@ def _by_condition(runs: list[dict], set_name: str) -> dict[str, list[dict]]:
 
 def paired_tests(groups: dict[str, list[dict]], metrics: list[str], seed: int = 0, n_resamples: int = 2000) -> list[dict]:
     """Paired comparisons a − b on the questions both answered, for every two conditions; a is the
-    later one in the canonical order (e.g. "ft − base", "ft_rag − rag")."""
+    later one in the canonical order (e.g. "ft − base", "ft_rag − rag"). With several runs only
+    pairs inside one run and pairs of the same condition across runs are compared."""
     out = []
     for b, a in itertools.combinations(groups, 2):
+        if "/" in a and "/" in b:  # several runs: compare within a run, or the same condition across runs
+            (run_a, cond_a), (run_b, cond_b) = a.rsplit("/", 1), b.rsplit("/", 1)
+            if run_a != run_b and cond_a != cond_b:
+                continue
         by_id_b = {r["id"]: r for r in groups[b]}
         common = [r for r in groups[a] if r["id"] in by_id_b]
         for metric in metrics:

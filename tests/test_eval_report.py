@@ -84,6 +84,9 @@ def test_several_runs_combine_into_one_table(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert set(res["summary"]) == {"lora-r8/base", "lora-r8/rag", "lora-r16/base", "lora-r16/rag"}
     assert "| lora-r16/rag |" in (out / "tables.md").read_text()
+    pairs = {(t["a"], t["b"]) for t in res["paired"]}
+    assert ("lora-r16/rag", "lora-r8/rag") in pairs and ("lora-r8/rag", "lora-r8/base") in pairs
+    assert ("lora-r16/rag", "lora-r8/base") not in pairs  # different run and condition: not compared
 
 
 def test_missing_or_empty_run_is_a_clear_error(tmp_path):
