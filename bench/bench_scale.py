@@ -7,9 +7,11 @@ writes bench/results/scale.json.
 
     python bench/bench_scale.py                         # 100k and 1M, 1 thread
     python bench/bench_scale.py --sizes 100000 --queries 100 --threads 2
+    python bench/bench_scale.py --uniform --sizes 100000 --out bench/results/scale_uniform.json
 
-The vectors are synthetic: a mixture of Gaussian clusters, L2-normalised (real sentence
-embeddings are clustered too; uniform random vectors would be IVF's worst case). Figures
+The vectors are synthetic: a mixture of Gaussian clusters (n/100 clusters, noise giving
+cosine ~0.3 inside a cluster), L2-normalised; `--uniform` gives uniform random directions,
+IVF's worst case (no structure at all). Real sentence embeddings lie between the two. Figures
 from synthetic data describe the index structures, not retrieval quality on law texts.
 1M vectors take about 1.5 GB per index copy.
 """
@@ -33,14 +35,18 @@ from retrieval.dense import FaissDenseIndex  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def clustered(n: int, dim: int, n_clusters: int, rng: np.random.Generator, centers=None, chunk: int = 100_000):
-    """n vectors around `n_clusters` random centers (noise as strong as the center), normalised."""
+def clustered(n: int, dim: int, n_clusters: int, rng: np.random.Generator, centers=None, noise: float = 1.5,
+              chunk: int = 100_000):
+    """n vectors around `n_clusters` random centers plus Gaussian noise (`noise` times the
+    center's scale; 1.5 gives cosine ~0.3 within a cluster), L2-normalised. n_clusters=0: uniform."""
     if centers is None:
-        centers = rng.standard_normal((n_clusters, dim), dtype=np.float32)
+        centers = rng.standard_normal((max(n_clusters, 1), dim), dtype=np.float32) if n_clusters else None
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        block = centers[rng.integers(0, len(centers), m)] + rng.standard_normal((m, dim), dtype=np.float32)
+        block = rng.standard_normal((m, dim), dtype=np.float32)
+        if centers is not None:
+            block = centers[rng.integers(0, len(centers), m)] + noise * block
         faiss.normalize_L2(block)
         out[start:start + m] = block
     return out, centers
@@ -69,7 +75,9 @@ def main(argv=None) -> int:
     ap.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64])
     ap.add_argument("--nlist", type=int, default=0, help="IVF lists (0: sqrt(n), cheap to train on a small CPU)")
     ap.add_argument("--train-sample", type=int, default=100_000, help="vectors the IVF is trained on")
-    ap.add_argument("--clusters", type=int, default=2000)
+    ap.add_argument("--clusters-per", type=int, default=100, help="vectors per cluster (clusters = n / this)")
+    ap.add_argument("--noise", type=float, default=1.5, help="noise scale around cluster centers")
+    ap.add_argument("--uniform", action="store_true", help="uniform random directions instead (IVF's worst case)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "scale.json"))
@@ -80,8 +88,9 @@ def main(argv=None) -> int:
     for n in args.sizes:
         rng = np.random.default_rng(args.seed)
         t = time.perf_counter()
-        data, centers = clustered(n, args.dim, args.clusters, rng)
-        queries, _ = clustered(args.queries, args.dim, args.clusters, rng, centers)
+        n_clusters = 0 if args.uniform else max(1, n // args.clusters_per)
+        data, centers = clustered(n, args.dim, n_clusters, rng, noise=args.noise)
+        queries, _ = clustered(args.queries, args.dim, n_clusters, rng, centers, noise=args.noise)
         print(f"[{n:,}] generated {n:,} x {args.dim} vectors in {time.perf_counter() - t:.1f}s", flush=True)
         ids = np.arange(n, dtype=np.int64)
 
@@ -124,7 +133,9 @@ def main(argv=None) -> int:
         print(f"{r['n']:>10,} {name:>12} {r['build_s']:>8.2f} {r['p50_ms']:>8.3f} {r['p95_ms']:>8.3f} {r['recall_at_10']:>9.4f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "scale", "data": "synthetic clustered vectors (not law texts)",
+    data = "synthetic uniform random unit vectors" if args.uniform else \
+        f"synthetic clustered unit vectors ({args.clusters_per} per cluster, noise {args.noise})"
+    result = {"benchmark": "scale", "data": data + " (not law texts)",
               "settings": vars(args), "machine": {"platform": platform.platform(), "faiss": faiss.__version__,
                                                   "threads": args.threads}, "rows": rows}
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
