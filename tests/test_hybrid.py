@@ -168,3 +168,24 @@ def test_minilm_index_integration(fixture_corpus, tmp_path):
     assert r.retrieve("Ежегодный оплачиваемый трудовой отпуск", k=3, mode="dense")[0].article_id == f"{LABOUR}/88/rus"
     hybrid = r.retrieve("увольнение по инициативе работника", k=3)
     assert hybrid[0].article_id == f"{LABOUR}/113/rus" and "dense_rank" in hybrid[0].score_parts
+
+
+@pytest.mark.corpus
+def test_real_corpus_repealed_constitution_and_stemming(shared_corpus, tmp_path):
+    """On ../shared/corpus (hashing embedder): the 1995 Constitution is repealed and left out
+    unless asked; a Labour Code article is found from other word forms of its title."""
+    build_index(shared_corpus, tmp_path / "index", IndexConfig(embedding="hashing:256"), progress=False)
+    r = HybridRetriever(tmp_path / "index")
+    q = "Народ является единственным источником государственной власти"
+    default = r.retrieve(q, k=10)
+    assert default and all(h.act_code != "K950001000_" for h in default)
+    assert any(h.act_code == "ZAN-223244" for h in default)
+    with_old = r.retrieve(q, k=10, include_repealed=True)
+    old = [h for h in with_old if h.act_code == "K950001000_"]
+    assert old and all(h.status == "repealed" for h in old)
+    # article 56 "Порядок расторжения трудового договора по инициативе работника"
+    hits = r.retrieve("порядок расторжений трудовых договоров по инициативе работников", k=5,
+                      act_codes=["K1500000414"], lang="rus", mode="lexical")
+    assert "56" in [h.number for h in hits]
+    kaz = r.retrieve("еңбек шартын тоқтату", k=5, lang="kaz")
+    assert kaz and all(h.lang == "kaz" for h in kaz)
