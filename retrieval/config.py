@@ -19,7 +19,7 @@ MODES = ("hybrid", "lexical", "dense")
 class RetrievalConfig:
     k: int = field(default=10, metadata={"help": "articles returned per query"})
     mode: str = field(default="hybrid", metadata={"help": "hybrid (BM25 + dense, fused), lexical (BM25 only) or dense (FAISS only)"})
-    lexical_weight: float = field(default=1.0, metadata={"help": "weight of the BM25 ranking in reciprocal-rank fusion"})
+    lexical_weight: float = field(default=3.0, metadata={"help": "weight of the BM25 ranking in reciprocal-rank fusion (3:1 suits the English-only offline MiniLM on Russian/Kazakh text, see bench/bench_retrieval_quality.py; use 1.0 with bge-m3)"})
     dense_weight: float = field(default=1.0, metadata={"help": "weight of the dense ranking in reciprocal-rank fusion"})
     rrf_k: int = field(default=60, metadata={"help": "reciprocal-rank fusion constant: score = sum w / (rrf_k + rank)"})
     candidates: int = field(default=100, metadata={"help": "passages fetched from each of BM25 and FAISS before fusion"})
@@ -27,6 +27,7 @@ class RetrievalConfig:
     reranker: str = field(default="", metadata={"help": "cross-encoder model id or local path to rerank the top candidates ('' = none)"})
     rerank_top: int = field(default=20, metadata={"help": "fused candidates the reranker rescores"})
     snippet_chars: int = field(default=300, metadata={"help": "length of the snippet cut around the best matching passage"})
+    query_max_tokens: int = field(default=128, metadata={"help": "truncate questions to this many tokens for the dense side only (BM25 sees the whole question); MiniLM was trained on <=128-token inputs; 0 = the model's own limit"})
     nprobe: int = field(default=0, metadata={"help": "IVF lists probed per dense query (0 = the index's default)"})
     device: str = field(default="", metadata={"help": "torch device for the query embedder and reranker ('' = cpu)"})
 

@@ -84,10 +84,10 @@ class HashingEmbedder:
         parts = [self._embed(texts[i:i + batch_size]) for i in tqdm(range(0, len(texts), batch_size), desc="embed", unit="batch")]
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
-    def embed_queries(self, texts) -> np.ndarray:
+    def embed_queries(self, texts, max_tokens: int | None = None) -> np.ndarray:
         if isinstance(texts, str):
             texts = [texts]
-        return self._embed([self.query_prefix + t for t in texts])
+        return self._embed([self.query_prefix + t for t in texts])  # model-free: no length cost to bound
 
 
 class SentenceTransformerEmbedder:
@@ -137,10 +137,19 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], batch_size, progress)
 
-    def embed_queries(self, texts) -> np.ndarray:
+    def embed_queries(self, texts, max_tokens: int | None = None) -> np.ndarray:
+        """Embed questions; `max_tokens` (if set and below the model's limit) truncates them
+        for the dense side only, which bounds query latency on long questions."""
         if isinstance(texts, str):
             texts = [texts]
-        return self._encode([self.query_prefix + t for t in texts], 32, False)
+        model = self.model
+        limit = model.max_seq_length
+        if max_tokens and limit and max_tokens < limit:
+            model.max_seq_length = max_tokens
+        try:
+            return self._encode([self.query_prefix + t for t in texts], 32, False)
+        finally:
+            model.max_seq_length = limit
 
 
 def minilm_path() -> Path:

@@ -212,7 +212,7 @@ class HybridRetriever:
         dense = self.index.dense
         if self.cfg.nprobe and dense.nprobe != self.cfg.nprobe:
             dense.nprobe = self.cfg.nprobe
-        qvec = self.embedder.embed_queries([query])[0]
+        qvec = self.embedder.embed_queries([query], max_tokens=self.cfg.query_max_tokens or None)[0]
         allowed_lang = None
         if key[0] is not None and dense.ntotal:  # language is selective: restrict up front
             allowed_lang = self.meta.allowed(key)

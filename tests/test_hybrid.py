@@ -39,7 +39,8 @@ def test_other_word_forms_find_the_article_in_every_mode(retriever):
         assert hits[0].article_id == f"{LABOUR}/113/rus", (mode, ids(hits))
     hit = retriever.retrieve(q, k=3)[0]
     assert hit.score_parts["bm25_rank"] == 1 and hit.score_parts["dense_rank"] == 1
-    assert hit.score == pytest.approx(2 / (60 + 1))  # RRF with both weights 1 and rrf_k 60
+    cfg = retriever.cfg  # RRF: sum of weight / (rrf_k + rank) over both rankings, rank 1 in each
+    assert hit.score == pytest.approx((cfg.lexical_weight + cfg.dense_weight) / (cfg.rrf_k + 1))
     assert hit.rank == 1 and hit.number == "113" and hit.act_code == LABOUR
     assert hit.act_title == "Трудовой кодекс Тестовой Республики" and hit.title.startswith("Увольнение")
     assert hit.url == f"https://adilet.zan.kz/rus/docs/{LABOUR}" and hit.status == "in_force"
@@ -55,7 +56,7 @@ def test_fusion_weights_change_the_order(hashing_index):
     dense_only = HybridRetriever(hashing_index, RetrievalConfig(lexical_weight=0.0, dense_weight=1.0))
     assert ids(lexical_only.retrieve(q, k=3))[:len(lex_order)] == lex_order
     assert ids(dense_only.retrieve(q, k=3)) == dense_order
-    fused = HybridRetriever(hashing_index).retrieve(q, k=3)
+    fused = HybridRetriever(hashing_index, RetrievalConfig(lexical_weight=1.0, dense_weight=1.0)).retrieve(q, k=3)
     assert fused[0].score_parts["rrf"] == pytest.approx(1 / 61 + 1 / 61)
 
 

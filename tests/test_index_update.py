@@ -51,8 +51,8 @@ class CountingEmbedder:
         self.texts.extend(texts)
         return self.inner.embed_passages(texts, batch_size=batch_size)
 
-    def embed_queries(self, texts):
-        return self.inner.embed_queries(texts)
+    def embed_queries(self, texts, max_tokens=None):
+        return self.inner.embed_queries(texts, max_tokens=max_tokens)
 
 
 def passage_top10(ix, query: str) -> dict[str, list]:
