@@ -49,20 +49,9 @@ QUESTIONS = [
 
 
 def varied_tiny_model(out: Path) -> Path:
-    import torch
-    from transformers import AutoModelForCausalLM
-
     from lexkz.tiny import build_tiny_qwen3
 
-    build_tiny_qwen3(out)
-    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, 0.3, generator=gen)
-    model.save_pretrained(out)
-    return out
+    return build_tiny_qwen3(out, init_std=0.3)
 
 
 def make_prompts(n: int) -> list[list[dict]]:

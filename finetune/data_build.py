@@ -32,6 +32,7 @@ from finetune.data_corpus import corpus_pairs
 from finetune.data_load import dump_jsonl, format_skipped, load_qa_files
 from lexkz.common import sha256_file, write_json
 from lexkz.config import to_dict
+from lexkz.cli import run_module
 from lexkz.errors import LexkzError
 
 ABSTAIN = {
@@ -327,9 +328,9 @@ def card_markdown(card: dict) -> str:
     lines = [
         f"# SFT data card ({card['mode']})", "",
         f"- created {card['created']}, seed {card['seed']}",
-        f"- sources: " + (", ".join(f"`{Path(s['file']).name}` ({s['items']} items)" for s in card["sources"]) or "none"),
+        "- sources: " + (", ".join(f"`{Path(s['file']).name}` ({s['items']} items)" for s in card["sources"]) or "none"),
         f"- corpus-derived (synthetic) pairs: {card['synthetic']['count']} from {card['synthetic']['from']}",
-        f"- cleaning: " + " -> ".join(f"{k} {v}" for k, v in card["cleaning"].items()),
+        "- cleaning: " + " -> ".join(f"{k} {v}" for k, v in card["cleaning"].items()),
         f"- split: {card['split']['how']}, train {c['train']}, eval {c['eval']}, leakage "
         f"{card['split']['leakage']:.3f} ({card['split']['leaked_items']} of {card['split']['eval_items_with_article']} eval items with an article)",
         f"- languages: {c['by_split_lang']}",
@@ -369,14 +370,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m finetune.data_build", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    try:
-        return run_from_args(p.parse_args(argv))
-    except LexkzError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_module("python -m finetune.data_build", __doc__, add_arguments, run_from_args, argv)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from lexkz.cli import run_module
 from lexkz.errors import LexkzError
 
 
@@ -68,10 +69,4 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(ap)
-    try:
-        sys.exit(run_from_args(ap.parse_args()))
-    except LexkzError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    sys.exit(run_module("python -m finetune.merge", __doc__, add_arguments, run_from_args))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from finetune.config import SFTConfig, load_sft_config, target_module_list
 from lexkz.config import to_dict
+from lexkz.cli import run_module
 from lexkz.errors import LexkzError
 
 ADAPTER_DIR = "adapter"
@@ -350,14 +351,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    p = argparse.ArgumentParser(prog="python -m finetune.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    try:
-        return run_from_args(p.parse_args(argv))
-    except LexkzError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_module("python -m finetune.train", __doc__, add_arguments, run_from_args, argv)
 
 
 if __name__ == "__main__":

@@ -86,8 +86,10 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 1024):
     return fast
 
 
-def build_tiny_qwen3(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> Path:
-    """Write a tiny random Qwen3ForCausalLM + tokenizer to `out_dir` and return the path."""
+def build_tiny_qwen3(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, layers: int = 2,
+                     init_std: float | None = None) -> Path:
+    """Write a tiny random Qwen3ForCausalLM + tokenizer to `out_dir` and return the path.
+    `init_std` redraws the weights at that scale (see `redraw_weights`)."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
@@ -111,6 +113,8 @@ def build_tiny_qwen3(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, 
     )
     config.lexkz_tiny_random = True
     model = Qwen3ForCausalLM(config)
+    if init_std:
+        redraw_weights(model, init_std, seed + 1)
     model.generation_config = GenerationConfig(
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, do_sample=False
     )
@@ -118,6 +122,37 @@ def build_tiny_qwen3(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, 
     (out / "LEXKZ_TINY.json").write_text(
         json.dumps({"lexkz_tiny_random": True, "note": "random weights: plumbing checks only, never results"}) + "\n"
     )
+    return out
+
+
+def redraw_weights(model, std: float, seed: int = 1) -> None:
+    """Redraw every weight matrix of `model` from N(0, std) in place. At the default init
+    (std 0.02) the tiny model answers every prompt with the same special token (empty
+    answers), which makes identity checks vacuous; std 0.3 gives prompt-dependent text."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, std, generator=gen)
+
+
+def varied_copy(model_dir: str | Path, out_dir: str | Path, std: float = 0.3, seed: int = 1) -> Path:
+    """Copy a tiny model (tokenizer and marker files too) with its weights redrawn at `std`."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model_dir, out = Path(model_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    redraw_weights(model, std, seed)
+    model.save_pretrained(out)
+    for f in model_dir.iterdir():  # tokenizer files and the LEXKZ_TINY.json marker
+        if f.is_file() and not (out / f.name).exists():
+            shutil.copy(f, out / f.name)
     return out
 
 
@@ -130,7 +165,9 @@ def register(sub) -> None:
     p = sub.add_parser("tiny-model", help="build a tiny random Qwen3 + tokenizer for CPU smoke runs")
     p.add_argument("--out", default=".lexkz/tiny-qwen3", help="output directory")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=lambda a: print(build_tiny_qwen3(a.out, seed=a.seed)) or 0)
+    p.add_argument("--init-std", type=float, default=None,
+                   help="redraw weights at this std (0.3 gives prompt-dependent text instead of empty answers)")
+    p.set_defaults(func=lambda a: print(build_tiny_qwen3(a.out, seed=a.seed, init_std=a.init_std)) or 0)
 
 
 if __name__ == "__main__":

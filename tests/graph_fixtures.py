@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -53,21 +52,9 @@ def labour_index(shared_corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def varied_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    import torch
-    from transformers import AutoModelForCausalLM
+    from lexkz.tiny import varied_copy
 
-    out = tmp_path_factory.mktemp("tiny_varied")
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, 0.3, generator=gen)
-    model.save_pretrained(out)
-    for f in tiny_model_dir.iterdir():  # tokenizer files and the LEXKZ_TINY.json marker
-        if f.is_file() and not (out / f.name).exists():
-            shutil.copy(f, out / f.name)
-    return out
+    return varied_copy(tiny_model_dir, tmp_path_factory.mktemp("tiny_varied"))
 
 
 @pytest.fixture(scope="session")

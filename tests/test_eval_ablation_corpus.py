@@ -12,7 +12,8 @@ import pytest
 
 from eval.config import CONDITIONS, EvalConfig
 from eval.run import run_eval
-from tests.test_eval_run import _rows, _stable, train_tiny_adapter, varied_copy
+from lexkz.tiny import varied_copy
+from tests.test_eval_run import _rows, _stable, train_tiny_adapter
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,7 @@ the real LangGraph workflow, real rows on disk. Scores are plumbing checks, neve
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -52,27 +50,11 @@ def train_tiny_adapter(model_dir, out_dir, steps: int = 4):
     return out_dir
 
 
-def varied_copy(model_dir, out_dir):
-    """The tiny random Qwen3 with its matrices redrawn at std 0.3: the stock init answers every
-    prompt with the same special token (empty answers), which would make identity checks vacuous."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, 0.3, generator=gen)
-    model.save_pretrained(out_dir)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out_dir)
-    shutil.copy(Path(model_dir) / "LEXKZ_TINY.json", Path(out_dir) / "LEXKZ_TINY.json")
-    return Path(out_dir)
-
-
 @pytest.fixture(scope="module")
-def varied_model_dir(tiny_model_dir, tmp_path_factory):
-    return varied_copy(tiny_model_dir, tmp_path_factory.mktemp("varied_tiny"))
+def varied_model_dir(varied_tiny_dir):
+    """The tiny Qwen3 with weights redrawn at std 0.3 (lexkz.tiny.varied_copy): the stock init
+    answers every prompt with empty text, which would make identity checks vacuous."""
+    return varied_tiny_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -72,7 +71,7 @@ def test_sync_then_update_moves_index_to_new_commit(upstream, tmp_path, capsys):
 
     assert main(["corpus", "sync", "--dir", str(mirror), "--url-template", template]) == 0  # default scope: codes
     out = capsys.readouterr().out
-    assert f"codes: updated" in out and second[:12] in out
+    assert "codes: updated" in out and second[:12] in out
     assert git("rev-parse", "HEAD", cwd=mirror / "codes") == second
     assert json.loads((mirror / ".lexkz-sync.json").read_text())["scopes"]["codes"]["commit"] == second
 
