@@ -170,7 +170,7 @@ def train(cfg: SFTConfig) -> dict:
     except OSError as exc:
         raise LexkzError(
             f"cannot load the model {cfg.model!r} ({type(exc).__name__}); pass an existing local path or hub id "
-            "(for the tiny smoke model run `lexkz tiny-model --out .lexkz/tiny-qwen3`)", 3) from exc
+            "(for the tiny smoke model run `lexkz tiny-model --out .lexkz/tiny-qwen3 --init-std 0.3`)", 3) from exc
     inference_template = tokenizer.chat_template
     training_template = make_training_template(inference_template, tokenizer)
     tokenizer.chat_template = training_template
