@@ -20,8 +20,7 @@ from graph.prompts import build_messages, prompt_id
 from graph.state import AskContext, AskState
 from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
-
-_KAZ_LETTERS = set("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
+from retrieval.text import detect_lang
 
 NOTES = {
     "rus": {
@@ -37,11 +36,6 @@ NOTES = {
         "no_store": "Индекс қолжетімсіз: жауаптағы сілтемелер тексерілмеді.",
     },
 }
-
-
-def detect_lang(text: str) -> str:
-    """"kaz" when the text has a Kazakh-only letter (ә ғ қ ң ө ұ ү һ і), else "rus"."""
-    return "kaz" if any(c in _KAZ_LETTERS for c in text) else "rus"
 
 
 def check_question(question, cfg: GenerationConfig | None = None) -> str:

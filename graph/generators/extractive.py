@@ -20,6 +20,7 @@ from dataclasses import replace
 from graph.config import GenerationConfig
 from graph.generators.base import GenerationResult, check_batch
 from graph.prompts import parse_context_blocks
+from retrieval.text import detect_lang
 
 INTRO = {
     "rus": "Ответ составлен из дословных выдержек найденных статей (без языковой модели):",
@@ -33,16 +34,11 @@ NO_CONTEXT = {
 _WORD = re.compile(r"\w+", re.U)
 _SENT = re.compile(r"(?<=[.;!?])\s+(?=[«\"(A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9])")
 _FOOTNOTE = re.compile(r"^\s*>?\s*\*?\s*(Сноска|Ескертпе|Ескерту)\b.*$", re.M | re.I)
-_KAZ_LETTERS = set("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
 
 
 def _stems(text: str) -> set[str]:
     """Crude language-neutral stems: lowercased words of 3+ letters cut to 5 characters."""
     return {w[:5] for w in (m.group(0).lower() for m in _WORD.finditer(text)) if len(w) >= 3 and not w.isdigit()}
-
-
-def _lang_of(text: str) -> str:
-    return "kaz" if any(c in _KAZ_LETTERS for c in text) else "rus"
 
 
 def best_sentences(text: str, question: str, n: int) -> list[str]:
@@ -67,7 +63,7 @@ class ExtractiveGenerator:
 
     def answer(self, messages: list[dict]) -> str:
         question, blocks = parse_context_blocks(messages)
-        lang = _lang_of(question)
+        lang = detect_lang(question)
         if not blocks:
             return NO_CONTEXT[lang]
         parts = [INTRO[lang]]
