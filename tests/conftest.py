@@ -43,6 +43,18 @@ def fixture_corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def fixture_index(fixture_corpus, tmp_path_factory) -> Path:
+    """A real index (SQLite + BM25 + FAISS flat) of the fixture corpus with the model-free
+    hashing embedder, built once per session. Read-only: tests that write build their own."""
+    from index.build import build_index
+    from index.config import IndexConfig
+
+    index_dir = tmp_path_factory.mktemp("fixture_index") / "index"
+    build_index(fixture_corpus, index_dir, IndexConfig(embedding="hashing:256"), progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen3 + locally trained tokenizer with a Qwen3-style template."""
     from lexkz.tiny import build_tiny_qwen3

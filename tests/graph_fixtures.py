@@ -26,13 +26,8 @@ CONSUMER_LAW = "Z100000274_"
 
 
 @pytest.fixture(scope="session")
-def graph_index(fixture_corpus, tmp_path_factory) -> Path:
-    from index.build import build_index
-    from index.config import IndexConfig
-
-    index_dir = tmp_path_factory.mktemp("graph_index") / "index"
-    build_index(fixture_corpus, index_dir, IndexConfig(embedding="hashing:256"), progress=False)
-    return index_dir
+def graph_index(fixture_index) -> Path:
+    return fixture_index
 
 
 @pytest.fixture(scope="session")

@@ -58,16 +58,6 @@ def varied_model_dir(varied_tiny_dir):
 
 
 @pytest.fixture(scope="module")
-def fixture_index(fixture_corpus, tmp_path_factory):
-    from index.build import build_index
-    from index.config import IndexConfig
-
-    out = tmp_path_factory.mktemp("eval_index") / "index"
-    build_index(fixture_corpus, out, IndexConfig(embedding="hashing"), progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tiny_adapter(varied_model_dir, tmp_path_factory):
     return train_tiny_adapter(varied_model_dir, tmp_path_factory.mktemp("adapter") / "adapter")
 

@@ -16,10 +16,8 @@ from tests.fixture_corpus import CONSUMER, LABOUR, OLD_CONST
 
 
 @pytest.fixture(scope="module")
-def hashing_index(fixture_corpus, tmp_path_factory):
-    index_dir = tmp_path_factory.mktemp("hybrid") / "index"
-    build_index(fixture_corpus, index_dir, IndexConfig(embedding="hashing:256"), progress=False)
-    return index_dir
+def hashing_index(fixture_index):
+    return fixture_index
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from index.build import build_index
-from index.config import IndexConfig
 from lexkz.cli import main
 from tests.fixture_corpus import CONSUMER, LABOUR, OLD_CONST
 
@@ -16,10 +14,8 @@ JSON_FIELDS = {"article_id", "act_code", "act_title", "number", "title", "lang",
 
 
 @pytest.fixture(scope="module")
-def index_dir(fixture_corpus, tmp_path_factory):
-    d = tmp_path_factory.mktemp("search_cli") / "index"
-    build_index(fixture_corpus, d, IndexConfig(embedding="hashing:256"), progress=False)
-    return d
+def index_dir(fixture_index):
+    return fixture_index
 
 
 def run_json(capsys, *args) -> list[dict]:
