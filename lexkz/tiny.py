@@ -105,7 +105,7 @@ def build_tiny_qwen3(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, 
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=hidden_size // 4,
-        max_position_embeddings=4096,
+        max_position_embeddings=40960,  # as Qwen3-8B: RAG prompts of the byte-level tiny tokenizer run long
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
