@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--weights", nargs="+", default=["1:1", "2:1", "3:1"], help="lexical:dense weights for hybrid rows")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--query-max-tokens", type=int, default=None, help="dense-side question cap (default: RetrievalConfig's)")
     ap.add_argument("--out", default=str(RESULTS / "retrieval_quality.json"))
     args = ap.parse_args(argv)
 
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
         settings.append(("hybrid", lw, dw))
     rows = []
     for mode, lw, dw in settings:
-        r = HybridRetriever(index, RetrievalConfig(k=args.k, lexical_weight=lw, dense_weight=dw, include_repealed=True))
+        cap = {} if args.query_max_tokens is None else {"query_max_tokens": args.query_max_tokens}
+        r = HybridRetriever(index, RetrievalConfig(k=args.k, lexical_weight=lw, dense_weight=dw, include_repealed=True, **cap))
         t = time.perf_counter()
         act_hits = art_hits = art_n = 0
         for it in items:
