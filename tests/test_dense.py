@@ -110,6 +110,19 @@ def test_minilm_embedder_loads_offline():
     assert int(np.argmax(p @ q[0])) == 0
 
 
+def test_query_cap_embeds_only_the_first_tokens_and_restores_the_model_limit():
+    emb = get_embedder("minilm")
+    limit = emb.model.max_seq_length
+    head = "can an employee end his employment contract"
+    long_q = head + " " + " ".join(["and what about the holidays the salary and the notice period"] * 20)
+    capped = emb.embed_queries([long_q], max_tokens=12)[0]
+    assert emb.model.max_seq_length == limit  # the cap is per call
+    whole = emb.embed_queries([long_q])[0]
+    # 12 tokens = [CLS] + the first 10 word pieces of `head` + [SEP]: the tail is not seen
+    assert float(capped @ whole) < 0.95
+    assert float(capped @ emb.embed_queries([head], max_tokens=12)[0]) > 0.98
+
+
 def test_ivf_trained_up_front_takes_vectors_directly():
     x = _vecs(800, seed=2)
     dense = FaissDenseIndex(32, kind="ivf", nlist=4, nprobe=4)
