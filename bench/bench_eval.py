@@ -95,12 +95,11 @@ def main() -> int:
         tmp = Path(tmp)
         model, adapter = args.model, args.adapter
         if not model:
-            from lexkz.tiny import build_tiny_qwen3
-            from tests.test_eval_run import train_tiny_adapter, varied_copy
+            from lexkz.tiny import build_tiny_qwen3, train_tiny_adapter
 
-            model = str(varied_copy(build_tiny_qwen3(tmp / "tiny"), tmp / "model"))
+            model = str(build_tiny_qwen3(tmp / "model", init_std=0.3))
             if not adapter and any(c in ("ft", "ft_rag") for c in conditions):
-                adapter = str(train_tiny_adapter(model, tmp / "adapter"))
+                adapter = str(train_tiny_adapter(model, tmp / "adapter")[0])
         if any(c in ("ft", "ft_rag") for c in conditions) and not adapter:
             conditions = [c for c in conditions if c not in ("ft", "ft_rag")]
             print("no --adapter: ft and ft_rag skipped")

@@ -156,6 +156,37 @@ def varied_copy(model_dir: str | Path, out_dir: str | Path, std: float = 0.3, se
     return out
 
 
+def train_tiny_adapter(model_dir: str | Path, out_dir: str | Path, steps: int = 8) -> tuple[Path, list[float]]:
+    """A real LoRA adapter for a tiny model: `steps` AdamW steps on one chat example (lora_B
+    starts at zero, so only training makes it change the model). Returns (adapter dir, losses)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"],
+                                             lora_dropout=0.0, task_type="CAUSAL_LM"))
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "Сколько дней отпуска?"},
+         {"role": "assistant", "content": "Двадцать четыре календарных дня, ст. 88 Трудового кодекса."}],
+        tokenize=False)
+    batch = tok(text, return_tensors="pt")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss = model(**batch, labels=batch["input_ids"]).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    return out, losses
+
+
 def is_tiny_random(model_path: str | Path | None) -> bool:
     """True when `model_path` is a tiny random model built here (its outputs are plumbing checks)."""
     return model_path is not None and (Path(model_path) / "LEXKZ_TINY.json").is_file()

@@ -54,34 +54,13 @@ def varied_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_adapter_dir(varied_tiny_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter trained for 8 real AdamW steps on one chat example; returns its folder.
+    """A LoRA adapter trained for 8 real AdamW steps on one chat example (lexkz.tiny.train_tiny_adapter).
 
     The adapter's lora_B weights start at zero, so only training makes it change the model."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from lexkz.tiny import train_tiny_adapter
 
-    tok = AutoTokenizer.from_pretrained(varied_tiny_dir)
-    model = AutoModelForCausalLM.from_pretrained(varied_tiny_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"],
-                                             lora_dropout=0.0, task_type="CAUSAL_LM"))
-    text = tok.apply_chat_template(
-        [{"role": "user", "content": "Сколько дней отпуска?"},
-         {"role": "assistant", "content": "Двадцать четыре календарных дня, ст. 88 Трудового кодекса."}],
-        tokenize=False)
-    batch = tok(text, return_tensors="pt")
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
-    model.train()
-    losses = []
-    for _ in range(8):
-        loss = model(**batch, labels=batch["input_ids"]).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        losses.append(loss.item())
+    out, losses = train_tiny_adapter(varied_tiny_dir, tmp_path_factory.mktemp("tiny_adapter") / "adapter")
     assert losses[-1] < losses[0], losses
-    out = tmp_path_factory.mktemp("tiny_adapter") / "adapter"
-    model.save_pretrained(out)
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert Path(cfg["base_model_name_or_path"]).resolve() == Path(varied_tiny_dir).resolve()
     return out

@@ -12,8 +12,8 @@ import pytest
 
 from eval.config import CONDITIONS, EvalConfig
 from eval.run import run_eval
-from lexkz.tiny import varied_copy
-from tests.test_eval_run import _rows, _stable, train_tiny_adapter
+from lexkz.tiny import train_tiny_adapter, varied_copy
+from tests.test_eval_run import _rows, _stable
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def corpus_setup(shared_corpus, tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus_ablation")
     build_index(shared_corpus, root / "index", IndexConfig(embedding="hashing"), progress=False)
     model = varied_copy(tiny_model_dir, root / "model")  # answers vary, so equality checks mean something
-    adapter = train_tiny_adapter(model, root / "adapter")
+    adapter, _ = train_tiny_adapter(model, root / "adapter")
     cfg = EvalConfig(questions=[str(qa)], index_dir=str(root / "index"), model=str(model),
                      adapter=str(adapter), conditions=list(CONDITIONS), limit=4, batch_size=2, k=3,
                      max_new_tokens=8, context_chars=400, control_limit=4, bootstrap_resamples=200)

@@ -25,31 +25,6 @@ QUESTIONS = [
 VOLATILE = {"seconds", "batch_seconds", "timings"}  # wall-clock values differ between runs
 
 
-def train_tiny_adapter(model_dir, out_dir, steps: int = 4):
-    """A real LoRA adapter: a few AdamW steps on two made-up sentences; returns its directory."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
-    batch = tok(["Работникам предоставляется отпуск двадцать четыре календарных дня.",
-                 "Қызметкерге жиырма төрт күн демалыс беріледі."], return_tensors="pt", padding=True)
-    model.train()
-    for _ in range(steps):
-        loss = model(**batch, labels=batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
-    assert torch.isfinite(loss) and any(p.abs().sum() > 0 for p in lora_b)  # the adapter really changed
-    model.save_pretrained(out_dir)
-    return out_dir
-
-
 @pytest.fixture(scope="module")
 def varied_model_dir(varied_tiny_dir):
     """The tiny Qwen3 with weights redrawn at std 0.3 (lexkz.tiny.varied_copy): the stock init
@@ -58,8 +33,9 @@ def varied_model_dir(varied_tiny_dir):
 
 
 @pytest.fixture(scope="module")
-def tiny_adapter(varied_model_dir, tmp_path_factory):
-    return train_tiny_adapter(varied_model_dir, tmp_path_factory.mktemp("adapter") / "adapter")
+def tiny_adapter(tiny_adapter_dir):
+    """A real LoRA adapter of `varied_model_dir`, trained for a few steps (tests/graph_fixtures.py)."""
+    return tiny_adapter_dir
 
 
 @pytest.fixture(scope="module")
