@@ -25,6 +25,7 @@ from typing import Iterable
 import faiss
 import numpy as np
 
+from lexkz.common import write_json
 from lexkz.errors import LexkzError
 
 MIN_PER_LIST = 39
@@ -203,10 +204,7 @@ class FaissDenseIndex:
         os.replace(tmp, path)
         meta = {"dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self._nprobe,
                 "effective_kind": self.effective_kind, "ntotal": self.ntotal}
-        side = _sidecar(path)
-        tmp = side.with_name(side.name + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, side)
+        write_json(_sidecar(path), meta)
 
     @classmethod
     def load(cls, path: str | Path) -> "FaissDenseIndex":
