@@ -29,8 +29,8 @@ from pathlib import Path
 
 from finetune.config import SFTDataConfig, load_data_config
 from finetune.data_corpus import corpus_pairs
-from finetune.data_load import dump_jsonl, format_skipped, load_qa_files
-from lexkz.common import sha256_file, write_json
+from finetune.data_load import format_skipped, load_qa_files
+from lexkz.common import append_jsonl, sha256_file, write_json
 from lexkz.config import to_dict
 from lexkz.cli import run_module
 from lexkz.errors import LexkzError
@@ -309,8 +309,8 @@ def save(out: Path, train: list[dict], eval_: list[dict], card: dict) -> None:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        dump_jsonl(tmp / "train.jsonl", train)
-        dump_jsonl(tmp / "eval.jsonl", eval_)
+        append_jsonl(tmp / "train.jsonl", train)  # tmp is a fresh folder
+        append_jsonl(tmp / "eval.jsonl", eval_)
         splits = {"train": Dataset.from_list(train)}
         if eval_:
             splits["eval"] = Dataset.from_list(eval_)

@@ -15,7 +15,6 @@ article | article_no | article_number, id.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -157,9 +156,3 @@ def format_skipped(skipped: list[dict], limit: int = 20) -> str:
     if len(skipped) > limit:
         lines.append(f"... and {len(skipped) - limit} more (all listed in data_card.json)")
     return "\n".join(lines)
-
-
-def dump_jsonl(path: str | Path, rows: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from graph.generators.hf import adapter_base_model
 from lexkz.cli import run_module
 from lexkz.errors import LexkzError
 
@@ -28,12 +29,12 @@ def merge(adapter: str | Path, out: str | Path, base: str | None = None) -> Path
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter, out = Path(adapter), Path(out)
-    cfg_file = adapter / "adapter_config.json"
-    if not cfg_file.is_file():
-        raise LexkzError(f"{adapter} is not a LoRA adapter (no adapter_config.json); pass the run's adapter/ dir", 3)
+    recorded = adapter_base_model(adapter)  # LexkzError (exit 3) when it is not an adapter
     if out.exists():
         raise LexkzError(f"{out} already exists; pick another --out (merged models are never overwritten)", 4)
-    base = base or json.loads(cfg_file.read_text())["base_model_name_or_path"]
+    base = base or recorded
+    if not base:
+        raise LexkzError(f"{adapter}/adapter_config.json names no base model: pass --base MODEL", 3)
     try:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
     except OSError as exc:
