@@ -23,9 +23,8 @@ from graph.nodes import (
     generation_update, initial_state, messages_for, respond_update, retrieve_update, verify_update,
 )
 from graph.state import AskContext, apply_update
+from index.store import DEFAULT_INDEX_DIR
 from lexkz.errors import LexkzError
-
-DEFAULT_INDEX_DIR = ".lexkz/index"
 
 
 def make_context(index_dir: str | Path | None = DEFAULT_INDEX_DIR, cfg: GenerationConfig | None = None,

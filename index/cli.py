@@ -15,11 +15,11 @@ import json
 import sys
 
 from index.config import IndexConfig
+from index.store import DEFAULT_INDEX_DIR
 from lexkz.common import default_corpus_dir
 from lexkz.config import help_of, load_stage
 from lexkz.errors import LexkzError
 
-DEFAULT_INDEX = ".lexkz/index"
 
 
 def _corpus(args) -> str:
@@ -103,7 +103,7 @@ def cmd_sync(args) -> int:
         for r in results:
             moved = f"{(r['previous_commit'] or '')[:12]} -> {r['commit'][:12]}" if r["changed"] else f"at {r['commit'][:12]} (no change)"
             print(f"{r['scope']}: {r['action']} {r['url']} {moved}")
-        print(f"then: lexkz index update --corpus {args.dir} --index {DEFAULT_INDEX}", file=sys.stderr)
+        print(f"then: lexkz index update --corpus {args.dir} --index {DEFAULT_INDEX_DIR}", file=sys.stderr)
     return 0
 
 
@@ -114,7 +114,7 @@ def register(sub) -> None:
     def common(p, corpus: bool = True):
         if corpus:
             p.add_argument("--corpus", help="corpus dir (default: LEXKZ_CORPUS or ../shared/corpus)")
-        p.add_argument("--index", default=DEFAULT_INDEX, help=f"index dir (default {DEFAULT_INDEX})")
+        p.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index dir (default {DEFAULT_INDEX_DIR})")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     b = isub.add_parser("build", help="full build: embed every article into a new index version")

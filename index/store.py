@@ -27,6 +27,7 @@ from index.article import Article
 from index.config import SHAPING_FIELDS, IndexConfig
 from lexkz.errors import LexkzError
 
+DEFAULT_INDEX_DIR = ".lexkz/index"  # where every command looks when --index is not given
 STORE_FILE = "articles.sqlite"
 LEXICAL_FILE = "lexical.pkl"
 DENSE_FILE = "dense.faiss"

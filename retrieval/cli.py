@@ -18,16 +18,16 @@ import textwrap
 
 from lexkz.config import help_of, load_stage
 from lexkz.errors import LexkzError
+from index.store import DEFAULT_INDEX_DIR
 from retrieval.config import MODES, RetrievalConfig
 
-DEFAULT_INDEX = ".lexkz/index"
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="search the article index (BM25 + dense, fused)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("query", help="the question or keywords")
-    p.add_argument("--index", default=DEFAULT_INDEX, help=f"index folder (default {DEFAULT_INDEX})")
+    p.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
     p.add_argument("-k", "--k", type=int, default=None, help=help_of(RetrievalConfig, "k"))
     p.add_argument("--lang", default=None, help="only articles in this language: rus (ru) or kaz (kk)")
     p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="only articles of these acts (adilet codes)")
