@@ -29,14 +29,13 @@ import platform
 import subprocess
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
 from eval import metrics as M
 from eval.config import CONDITION_SPECS, CONDITIONS, EvalConfig
 from eval.datasets import EvalItem, filter_to_acts, items_fingerprint, load_items
-from lexkz.common import append_jsonl, read_jsonl, sha256_file, sha256_text, write_json
+from lexkz.common import append_jsonl, library_versions, read_jsonl, sha256_file, sha256_text, write_json
 from lexkz.config import to_dict
 from lexkz.errors import LexkzError
 from lexkz.tiny import is_tiny_random
@@ -47,16 +46,6 @@ LIBRARIES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes
 
 
 # ----------------------------------------------------------------------------- provenance
-
-
-def library_versions() -> dict[str, str | None]:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def git_commit() -> dict[str, Any]:
@@ -371,7 +360,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
         "seed": cfg.seed,
         "questions": info,
         "n_questions": len(items),
-        "libraries": library_versions(),
+        "libraries": library_versions(LIBRARIES),
         "python": platform.python_version(),
         "git": git_commit(),
     }

@@ -26,18 +26,6 @@ METRIC_FIELDS = [
 TINY_NOTE = "tiny random model: plumbing check — these numbers are not results"
 
 
-def library_versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def smooth(values: list[float], alpha: float = 0.2) -> list[float]:
     """Exponential moving average (debiased) of a loss curve."""
     out, avg = [], 0.0

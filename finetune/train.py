@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 from finetune.config import SFTConfig, load_sft_config, target_module_list
-from lexkz.config import to_dict
 from lexkz.cli import run_module
+from lexkz.common import library_versions
+from lexkz.config import to_dict
 from lexkz.errors import LexkzError
 
 ADAPTER_DIR = "adapter"
@@ -320,7 +321,7 @@ def train(cfg: SFTConfig) -> dict:
             "resumed_from": last_ckpt if cfg.resume else None,
         },
         "data_card": card,
-        "versions": record.library_versions(),
+        "versions": library_versions(("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes")),
     }
     metrics = record.write_run_record(
         out, trainer, resolved, result, train_time, final_eval,

@@ -21,7 +21,8 @@ import argparse
 import json
 import sys
 
-from graph.ask import DEFAULT_INDEX_DIR, ask, make_context
+from graph.ask import ask, make_context
+from index.store import DEFAULT_INDEX_DIR
 from graph.config import GenerationConfig
 from lexkz.config import help_of, load_stage
 

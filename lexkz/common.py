@@ -82,3 +82,16 @@ def append_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
             fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def library_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """Installed versions of `names` (None for a package that is not installed), for run records."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
