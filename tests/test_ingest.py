@@ -314,7 +314,10 @@ def test_unparseable_heading_warns_and_build_goes_on(tmp_path, capsys):
 def test_copy_of_shared_act_reads_the_same(shared_corpus, tmp_path):
     shutil.copytree(shared_corpus / "Z100000274_", tmp_path / "Z100000274_")
     snap = read_corpus(tmp_path)
-    assert len(snap.articles) == 59
+    meta = yaml.safe_load((shared_corpus / "Z100000274_" / "meta.yaml").read_text(encoding="utf-8"))
+    expected = {lang: f["articles"] for lang, f in meta["files"].items()}  # one count per text file
+    got = {lang: sum(a.lang == lang for a in snap.articles) for lang in expected}
+    assert got == expected and len(snap.articles) == sum(expected.values())
 
 
 def test_unreadable_corpus_errors(tmp_path, capsys):
