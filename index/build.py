@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from index.article import Article
-from index.chunking import article_passages
+from index.chunking import article_passages, dense_passage_text
 from index.config import IndexConfig
 from index.ingest import CorpusSnapshot, read_corpus
 from index.store import (
@@ -173,7 +173,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
     new_ids = {a.id for a in articles}
     rows: list[tuple[int, Article]] = []
     passages: list[tuple[int, int, int, str]] = []  # pid, article_rowid, chunk_no, text
-    to_embed: list[tuple[int, str, str]] = []  # pid, text, lang
+    to_embed: list[tuple[int, str, str, int]] = []  # pid, text, lang, chunk_no
     dropped: list[int] = []
     reembedded_articles: list[str] = []
     for art in articles:
@@ -193,7 +193,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         for no, t in enumerate(texts):
             pid, next_pid = next_pid, next_pid + 1
             passages.append((pid, rowid, no, t))
-            to_embed.append((pid, t, art.lang))
+            to_embed.append((pid, t, art.lang, no))
     for aid, (rowid, _) in prev_rows.items():
         if aid not in new_ids:
             dropped.extend(pid for pid, _ in prev_passages.get(rowid, []))
@@ -202,10 +202,13 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
     tmp = _tmp_version_dir(index_dir, version)
     try:
         t_embed = time.perf_counter()
-        vecs = _embed(embedder, [t for _, t, _ in to_embed], cfg.batch_size, progress,
+        dense_rows = [(pid, dense_passage_text(t, cfg.dense_strip_footnotes)) for pid, t, _, no in to_embed
+                      if not cfg.dense_max_passages or no < cfg.dense_max_passages]
+        vecs = _embed(embedder, [t for _, t in dense_rows], cfg.batch_size, progress,
                       "embedding" if previous is None else "re-embedding")
         embed_s = time.perf_counter() - t_embed
-        new_pids = np.array([p for p, _, _ in to_embed], dtype=np.int64)
+        new_pids = np.array([p for p, *_ in to_embed], dtype=np.int64)
+        dense_pids = np.array([p for p, _ in dense_rows], dtype=np.int64)
 
         if previous is not None:
             lexical, dense = previous.lexical, previous.dense  # loaded from the old files; the old files stay as they are
@@ -220,8 +223,9 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             dense_kind = _dense_kind(cfg, len(passages))
             dense = _new_dense(embedder.dim, dense_kind, cfg)
         if len(new_pids):
-            lexical.add(new_pids.tolist(), [t for _, t, _ in to_embed], [lang for _, _, lang in to_embed])
-            dense.add(new_pids, vecs)
+            lexical.add(new_pids.tolist(), [t for _, t, _, _ in to_embed], [lang for _, _, lang, _ in to_embed])
+        if len(dense_pids):
+            dense.add(dense_pids, vecs)
 
         write_store(tmp / STORE_FILE, [a.to_dict() for a in snapshot.acts], rows, passages)
         lexical.save(tmp / LEXICAL_FILE)
@@ -237,14 +241,14 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             "corpus": {"path": str(Path(snapshot.root).resolve()), "revision": snapshot.revision},
             "embedding": {"model": cfg.embedding, "name": getattr(embedder, "name", cfg.embedding),
                           "query_prefix": cfg.query_prefix, "passage_prefix": cfg.passage_prefix, "dim": int(embedder.dim)},
-            "dense": {"kind": dense_kind, "ntotal": len(passages)},
+            "dense": {"kind": dense_kind, "ntotal": int(dense.ntotal)},
             "lexical": {"ids": "passage"},
             "counts": _counts(snapshot, len(passages)),
             "next_rowid": next_rowid,
             "next_pid": next_pid,
             "config": to_dict(cfg),
             "diff": {"totals": diff["totals"], "reembedded_articles": len(reembedded_articles),
-                     "reembedded_passages": len(to_embed), "removed_passages": len(dropped)},
+                     "reembedded_passages": len(dense_rows), "removed_passages": len(dropped)},
             "warnings": snapshot.warnings,
             "articles": {a.id: a.sha256 for a in articles},
         }
@@ -268,7 +272,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         "totals": diff["totals"],
         "reembedded_articles": len(reembedded_articles),
         "reembedded_article_ids": reembedded_articles,
-        "reembedded_passages": len(to_embed),
+        "reembedded_passages": len(dense_rows),
         "reused_passages": len(passages) - len(to_embed),
         "removed_passages": len(dropped),
         "pruned_versions": pruned,

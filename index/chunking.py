@@ -15,6 +15,17 @@ import re
 from index.article import Article
 
 
+# Amendment footnotes: one paragraph each, "Сноска. ..." (Russian) or "Ескерту. / Ескертпе. ..."
+# (Kazakh), plain or as an italic blockquote "> *Сноска. ...*". They record which law changed the
+# article and when: history, not content, so the dense side leaves them out.
+_FOOTNOTE = re.compile(r"^[ \t]*(?:>[ \t]*)?\*?[ \t]*(?:Сноска|Ескерту|Ескертпе)\b.*(?:\n|$)", re.M)
+
+
+def strip_footnotes(text: str) -> str:
+    """`text` without its amendment footnote paragraphs (and the blank lines they leave)."""
+    return re.sub(r"\n{3,}", "\n\n", _FOOTNOTE.sub("", text)).strip()
+
+
 def article_heading(article: Article) -> str:
     """"Статья 113. Title" / "113-бап. Title" (no title: just the number part)."""
     head = f"{article.number}-бап" if article.lang == "kaz" else f"Статья {article.number}"
@@ -67,6 +78,15 @@ def chunk_text(text: str, chunk_chars: int = 1200, chunk_overlap: int = 150) -> 
     if current:
         chunks.append(current)
     return chunks
+
+
+def dense_passage_text(passage: str, strip: bool = True) -> str:
+    """The text embedded for one passage: the passage without footnotes (its header line always stays)."""
+    if not strip:
+        return passage
+    header, _, body = passage.partition("\n")
+    body = strip_footnotes(body)
+    return f"{header}\n{body}" if body else header
 
 
 def article_passages(article: Article, chunk_chars: int = 1200, chunk_overlap: int = 150) -> list[str]:

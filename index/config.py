@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 # Settings that shape the stored vectors and passages: an update must use the stored
 # values, and a different request is refused (rebuild instead).
-SHAPING_FIELDS = ("embedding", "query_prefix", "passage_prefix", "chunk_chars", "chunk_overlap", "dense_kind")
+SHAPING_FIELDS = ("embedding", "query_prefix", "passage_prefix", "chunk_chars", "chunk_overlap", "dense_kind",
+                  "dense_strip_footnotes", "dense_max_passages")
+# Values an index written before a shaping field existed was built with (read from old manifests).
+LEGACY_SHAPING = {"dense_strip_footnotes": False, "dense_max_passages": 0}
 
 
 @dataclass
@@ -33,6 +36,8 @@ class IndexConfig:
     ivf_nlist: int = field(default=0, metadata={"help": "IVF cells (0: about 4*sqrt(passages))"})
     chunk_chars: int = field(default=1200, metadata={"help": "long articles are split into passages of at most about this many characters"})
     chunk_overlap: int = field(default=150, metadata={"help": "characters of the previous passage repeated at the start of the next one"})
+    dense_strip_footnotes: bool = field(default=True, metadata={"help": "leave amendment footnotes (Сноска. / Ескерту.) out of the text that is embedded; BM25 and the stored text keep them"})
+    dense_max_passages: int = field(default=0, metadata={"help": "embed at most this many passages of each article, from its start (0 = all); BM25 indexes every passage"})
     batch_size: int = field(default=32, metadata={"help": "passages per embedding batch"})
     keep_versions: int = field(default=2, metadata={"help": "index versions kept on disk (the live one and the previous ones)"})
     sync_url_template: str = field(
@@ -50,5 +55,7 @@ class IndexConfig:
             raise LexkzError(f"chunk_chars={self.chunk_chars} is too small: use 200 or more")
         if not 0 <= self.chunk_overlap < self.chunk_chars // 2:
             raise LexkzError(f"chunk_overlap={self.chunk_overlap} must be between 0 and chunk_chars/2")
+        if self.dense_max_passages < 0:
+            raise LexkzError(f"dense_max_passages={self.dense_max_passages} must be 0 (all) or more")
         if self.batch_size < 1 or self.keep_versions < 1:
             raise LexkzError("batch_size and keep_versions must be at least 1")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from index.article import Article
-from index.config import SHAPING_FIELDS, IndexConfig
+from index.config import LEGACY_SHAPING, SHAPING_FIELDS, IndexConfig
 from lexkz.errors import LexkzError
 
 DEFAULT_INDEX_DIR = ".lexkz/index"  # where every command looks when --index is not given
@@ -229,7 +229,8 @@ def prune_versions(index_dir: str | Path, keep: int) -> list[int]:
 def config_from_manifest(manifest: dict) -> IndexConfig:
     from lexkz.config import from_dict
 
-    return from_dict(IndexConfig, dict(manifest.get("config", {})), where="the index manifest")
+    stored = {**LEGACY_SHAPING, **manifest.get("config", {})}  # an older index was built without the newer fields
+    return from_dict(IndexConfig, stored, where="the index manifest")
 
 
 def check_embedding(manifest: dict, requested: str | None, index_dir: str | Path = "INDEX") -> None:

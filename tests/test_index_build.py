@@ -212,3 +212,42 @@ def test_full_shared_corpus_build_hashing(shared_corpus, tmp_path):
     assert ix.articles.count() == len(snap.articles) == report["counts"]["articles"]
     assert ix.dense.ntotal == ix.articles.passage_count() == len(ix.lexical)
     assert top_article(ix, "Статья 188. Кража тайное хищение чужого имущества", via="lexical")[0] == "K1400000226/188/rus"
+
+
+def test_dense_side_embeds_no_footnotes_and_at_most_n_passages(tmp_path):
+    """Footnotes stay in the stored text and BM25, never in what is embedded; dense_max_passages
+    caps the embedded passages per article while BM25 keeps them all."""
+    from index.chunking import dense_passage_text, strip_footnotes
+
+    text = "1. Работник имеет право.\n\n> *Сноска. Статья 5 с изменениями, внесенными Законом РК от 01.01.2020.*\n\n2. Ескерту здесь не сноска."
+    assert strip_footnotes(text) == "1. Работник имеет право.\n\n2. Ескерту здесь не сноска."
+    assert strip_footnotes("Ескерту. 8-бапқа өзгерістер енгізілді - ҚР 19.12.2020.\nМәтін.") == "Мәтін."
+    assert dense_passage_text("Header\n> *Сноска. Исключена.*", strip=True) == "Header"
+
+    texts = []
+
+    class Recording:
+        name, dim, query_prefix, passage_prefix = "hashing:64", 64, "", ""
+
+        def __init__(self):
+            from retrieval.embedders import get_embedder
+            self.inner = get_embedder("hashing:64")
+
+        def embed_passages(self, batch, batch_size=32, progress=False):
+            texts.extend(batch)
+            return self.inner.embed_passages(batch)
+
+        def embed_queries(self, batch, max_tokens=None):
+            return self.inner.embed_queries(batch)
+
+    from tests.fixture_corpus import CONSUMER, write_fixture_corpus
+
+    corpus = write_fixture_corpus(tmp_path / "c")
+    with open(corpus / CONSUMER / "rus.md", "a", encoding="utf-8") as fh:  # make the last article long
+        fh.write("".join(f"\n{i}. Продавец обязан вернуть деньги покупателю в течение десяти дней, пункт {i}.\n" for i in range(3, 40)))
+    cfg = IndexConfig(embedding="hashing:64", chunk_chars=300, chunk_overlap=0, dense_max_passages=1)
+    build_index(corpus, tmp_path / "ix", cfg, embedder=Recording(), progress=False)
+    ix = open_index(tmp_path / "ix")
+    n_articles = ix.articles.count()
+    assert ix.dense.ntotal == n_articles == len(texts) < ix.articles.passage_count() == len(ix.lexical)
+    assert not any("Сноска" in t for t in texts)
