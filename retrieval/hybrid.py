@@ -20,7 +20,6 @@ index manifest).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable
 
@@ -28,31 +27,16 @@ from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
 from retrieval.config import MODES, RetrievalConfig
 from retrieval.hit import Hit
-from retrieval.text import analyze, normalize
-
-_SENTENCE = re.compile(r"(?<=[.;:!?])\s+|\n+")
-
+from retrieval.sentences import best_units
 
 def make_snippet(text: str, query: str, chars: int = 300, lang: str | None = None) -> str:
-    """About `chars` characters of `text` starting at the sentence holding most query stems.
-
-    Stems are matched as substrings of the normalised sentence (a stem is a prefix of its
-    word forms), which is cheap enough to run on every hit of every query.
-    """
+    """About `chars` characters of `text` starting at the unit (point or sentence) that best
+    answers `query` (`retrieval.sentences.best_units`)."""
     text = text.strip()
     if len(text) <= chars:
         return " ".join(text.split())
-    stems = {t for t in analyze(query, lang) if len(t) >= 3}
-    best, best_pos, pos = -1, 0, 0
-    for piece in _SENTENCE.split(text):
-        start = text.find(piece, pos)
-        pos = start + len(piece)
-        if not piece.strip():
-            continue
-        low = normalize(piece)
-        found = sum(1 for stem in stems if stem in low)
-        if found > best:
-            best, best_pos = found, start
+    best = best_units(text, query, 1, lang)
+    best_pos = best[0][0] if best else 0
     window = text[best_pos:best_pos + chars]
     cut = window.rfind(" ", chars // 2)
     window = window[:cut] if cut > 0 and best_pos + chars < len(text) else window

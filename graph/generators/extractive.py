@@ -2,8 +2,12 @@
 each with its citation, so every claim is verbatim law text.
 
 It reads the numbered context blocks back from the prompt (`graph.prompts.parse_context_blocks`),
-picks in each of the top blocks the sentences sharing most word stems with the question,
-and writes e.g.
+leads with the point or sentence of the top article that best answers the question
+(`retrieval.sentences.best_units`), then quotes the best sentences of each top block, e.g.
+
+    «Работникам предоставляется ...» [1]
+
+    Выдержки из найденных статей (дословно, без языковой модели):
 
     [1] Трудовой кодекс Республики Казахстан, ст. 88. Продолжительность ...:
     «Работникам предоставляется оплачиваемый ежегодный трудовой отпуск продолжительностью ...»
@@ -20,11 +24,12 @@ from dataclasses import replace
 from graph.config import GenerationConfig
 from graph.generators.base import GenerationResult, check_batch
 from graph.prompts import parse_context_blocks
+from retrieval.sentences import best_units
 from retrieval.text import detect_lang
 
 INTRO = {
-    "rus": "Ответ составлен из дословных выдержек найденных статей (без языковой модели):",
-    "kaz": "Жауап табылған баптардан алынған дәйексөздерден құралды (тілдік модельсіз):",
+    "rus": "Выдержки из найденных статей (дословно, без языковой модели):",
+    "kaz": "Табылған баптардан дәйексөздер (сөзбе-сөз, тілдік модельсіз):",
 }
 NO_CONTEXT = {
     "rus": "Найденных статей нет: экстрактивный режим отвечает только цитатами из найденных статей.",
@@ -32,27 +37,15 @@ NO_CONTEXT = {
 }
 
 _WORD = re.compile(r"\w+", re.U)
-_SENT = re.compile(r"(?<=[.;!?])\s+(?=[«\"(A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9])")
-_FOOTNOTE = re.compile(r"^\s*>?\s*\*?\s*(Сноска|Ескертпе|Ескерту)\b.*$", re.M | re.I)
-
-
-def _stems(text: str) -> set[str]:
-    """Crude language-neutral stems: lowercased words of 3+ letters cut to 5 characters."""
-    return {w[:5] for w in (m.group(0).lower() for m in _WORD.finditer(text)) if len(w) >= 3 and not w.isdigit()}
 
 
 def best_sentences(text: str, question: str, n: int) -> list[str]:
-    """The `n` sentences of `text` sharing most stems with `question`, in text order."""
-    body = _FOOTNOTE.sub("", text)
-    sentences = [s.strip() for para in body.split("\n") for s in _SENT.split(para) if s.strip()]
-    sentences = [s.lstrip("> ").strip("* ") for s in sentences]
-    sentences = [s for s in sentences if len(s) > 2]
-    if not sentences:
-        return []
-    q = _stems(question)
-    scored = sorted(range(len(sentences)), key=lambda i: (-len(q & _stems(sentences[i])), i))
-    keep = sorted(scored[:n])
-    return [sentences[i] for i in keep]
+    """The `n` units (points or sentences) of `text` that best answer `question`, in text order."""
+    return [u for _, u in sorted(best_units(text, question, n))]
+
+
+def _quote(text: str) -> str:
+    return "«" + text.replace("«", '"').replace("»", '"') + "»"
 
 
 class ExtractiveGenerator:
@@ -66,14 +59,17 @@ class ExtractiveGenerator:
         lang = detect_lang(question)
         if not blocks:
             return NO_CONTEXT[lang]
-        parts = [INTRO[lang]]
+        lead = best_units(blocks[0]["text"], question, 1)
+        if not lead:
+            return NO_CONTEXT[lang]
+        parts = [f"{_quote(lead[0][1])} [{blocks[0]['n']}]", INTRO[lang]]  # the best point of the top article first
         for block in blocks[: self.cfg.extractive_articles]:
             quotes = best_sentences(block["text"], question, self.cfg.extractive_sentences)
-            if not quotes:
-                continue
-            quoted = " … ".join(q.replace("«", '"').replace("»", '"') for q in quotes)
-            parts.append(f"[{block['n']}] {block['header']}: «{quoted}»")
-        return "\n\n".join(parts) if len(parts) > 1 else NO_CONTEXT[lang]
+            if block is blocks[0]:
+                quotes = [q for q in quotes if q != lead[0][1]] or quotes
+            if quotes:
+                parts.append(f"[{block['n']}] {block['header']}: {_quote(' … '.join(quotes))}")
+        return "\n\n".join(parts)
 
     def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]:
         """Overrides (max_new_tokens, temperature, ...) are accepted and have no effect here."""
