@@ -3,6 +3,12 @@
     lexkz search "Как уволиться по собственному желанию?" --index .lexkz/index -k 10
     lexkz search "еңбек демалысы" --lang kaz --act K1500000414 --json
     lexkz search "..." --mode lexical|dense|hybrid --include-repealed --reranker /models/ce
+    lexkz search --queries questions.jsonl [--json] > hits.jsonl   # many questions, one process
+
+`--queries FILE.jsonl` answers many questions with the index and model loaded once: one JSON
+object per input line ({"question": ..., optional "id", "lang", "act_codes", "k"}), one JSON line
+out per question ({"id", "question", "hits": [...], "note"?}); a broken line gives
+{"line": N, "error": ...} and the run goes on (exit 2 at the end if any line was bad).
 
 Settings come from the [retrieval] section of --config (RetrievalConfig); flags override.
 `--json` prints a list of hits with article_id, act_code, act_title, number, title, lang,
@@ -26,7 +32,8 @@ from retrieval.config import MODES, RetrievalConfig
 def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="search the article index (BM25 + dense, fused)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("query", help="the question or keywords")
+    p.add_argument("query", nargs="?", default=None, help="the question or keywords")
+    p.add_argument("--queries", default=None, metavar="FILE.jsonl", help="answer every question of a JSONL file (one JSON line out each)")
     p.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
     p.add_argument("-k", "--k", type=int, default=None, help=help_of(RetrievalConfig, "k"))
     p.add_argument("--lang", default=None, help="only articles in this language: rus (ru) or kaz (kk)")
@@ -41,17 +48,59 @@ def register(subparsers) -> None:
 
 
 def cmd_search(args) -> int:
-    from retrieval.hybrid import HybridRetriever
+    from retrieval.hybrid import NOT_SEARCHABLE_NOTE, HybridRetriever, searchable
 
-    if not args.query.strip():
-        raise LexkzError("empty query: pass the question in quotes, e.g. lexkz search \"трудовой договор\"")
+    if (args.query is None) == (args.queries is None):
+        raise LexkzError("give either a query or --queries FILE.jsonl, e.g. lexkz search \"трудовой договор\"")
     cfg = load_stage(RetrievalConfig, args.config, "retrieval",
                      {"k": args.k, "mode": args.mode, "include_repealed": args.include_repealed, "reranker": args.reranker})
-    hits = HybridRetriever(args.index, cfg).retrieve(args.query, lang=args.lang, act_codes=args.act)
+    retriever = HybridRetriever(args.index, cfg)
+    if args.queries is not None:
+        return _search_many(retriever, args)
+    if not args.query.strip():
+        raise LexkzError("empty query: pass the question in quotes, e.g. lexkz search \"трудовой договор\"")
+    hits = retriever.retrieve(args.query, lang=args.lang, act_codes=args.act)
     if args.json:
         print(json.dumps([h.to_dict(with_text=args.with_text) for h in hits], ensure_ascii=False, indent=2))
         return 0
-    print(format_hits(hits))
+    print(format_hits(hits) if searchable(args.query) else f"no hits: {NOT_SEARCHABLE_NOTE}")
+    return 0
+
+
+def _search_many(retriever, args) -> int:
+    """One JSON line per question of args.queries; bad lines are reported in place."""
+    from pathlib import Path
+
+    from lexkz.common import read_jsonl
+    from retrieval.hybrid import NOT_SEARCHABLE_NOTE, searchable
+
+    path = Path(args.queries)
+    if not path.is_file():
+        raise LexkzError(f"no queries file at {path}: pass a JSONL file with one {{\"question\": ...}} per line", 3)
+    retriever.warm_up()
+    bad = 0
+    for line_no, obj, error in read_jsonl(path):
+        question = obj.get("question", obj.get("query")) if isinstance(obj, dict) else None
+        if error or not isinstance(question, str) or not question.strip():
+            bad += 1
+            why = error or 'expected an object with a non-empty "question" string'
+            print(json.dumps({"line": line_no, "error": f"{path}:{line_no}: {why}"}, ensure_ascii=False), flush=True)
+            continue
+        try:
+            k = int(obj.get("k") or 0) or None
+            hits = retriever.retrieve(question, k=k, lang=obj.get("lang", args.lang),
+                                      act_codes=obj.get("act_codes", args.act))
+        except (LexkzError, TypeError, ValueError) as exc:
+            bad += 1
+            print(json.dumps({"line": line_no, "error": f"{path}:{line_no}: {exc}"}, ensure_ascii=False), flush=True)
+            continue
+        row = {"id": obj.get("id", line_no), "question": question,
+               "hits": [h.to_dict(with_text=args.with_text) for h in hits]}
+        if not searchable(question):
+            row["note"] = NOT_SEARCHABLE_NOTE
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    if bad:
+        raise LexkzError(f"{bad} line(s) of {path} could not be searched (see the error lines above)", 2)
     return 0
 
 

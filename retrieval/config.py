@@ -19,15 +19,18 @@ MODES = ("hybrid", "lexical", "dense")
 class RetrievalConfig:
     k: int = field(default=10, metadata={"help": "articles returned per query"})
     mode: str = field(default="hybrid", metadata={"help": "hybrid (BM25 + dense, fused), lexical (BM25 only) or dense (FAISS only)"})
-    lexical_weight: float = field(default=3.0, metadata={"help": "weight of the BM25 ranking in reciprocal-rank fusion (3:1 suits the English-only offline MiniLM on Russian/Kazakh text, see bench/bench_retrieval_quality.py; use 1.0 with bge-m3)"})
-    dense_weight: float = field(default=1.0, metadata={"help": "weight of the dense ranking in reciprocal-rank fusion"})
+    lexical_weight: float = field(default=1.0, metadata={"help": "weight of the BM25 ranking in reciprocal-rank fusion for Russian (and other non-Kazakh) questions; chosen on the dev sets with the default e5-small index (bench/bench_retrieval_quality.py)"})
+    dense_weight: float = field(default=1.0, metadata={"help": "weight of the dense ranking in reciprocal-rank fusion for Russian questions"})
+    kaz_lexical_weight: float = field(default=1.0, metadata={"help": "weight of the BM25 ranking for Kazakh questions (BM25 cannot match Kazakh words in acts that have only Russian text)"})
+    kaz_dense_weight: float = field(default=1.0, metadata={"help": "weight of the dense (cross-lingual) ranking for Kazakh questions"})
     rrf_k: int = field(default=60, metadata={"help": "reciprocal-rank fusion constant: score = sum w / (rrf_k + rank)"})
     candidates: int = field(default=100, metadata={"help": "passages fetched from each of BM25 and FAISS before fusion"})
     include_repealed: bool = field(default=False, metadata={"help": "also return articles of repealed acts"})
     reranker: str = field(default="", metadata={"help": "cross-encoder model id or local path to rerank the top candidates ('' = none)"})
     rerank_top: int = field(default=20, metadata={"help": "fused candidates the reranker rescores"})
     snippet_chars: int = field(default=300, metadata={"help": "length of the snippet cut around the best matching passage"})
-    query_max_tokens: int = field(default=64, metadata={"help": "truncate questions to this many tokens for the dense side only (BM25 always sees the whole question); 64 keeps hybrid p95 under 30 ms with MiniLM on 2 cores at no measured loss of hybrid article@10 (bench/bench_latency.py, bench/bench_retrieval_quality.py); 0 = the model's own limit; use 512 with bge-m3"})
+    query_max_tokens: int = field(default=64, metadata={"help": "truncate questions to this many tokens for the dense side only (BM25 always sees the whole question); bounds query-embedding time on 2 cores (bench/bench_latency.py); 0 = the model's own limit; use 512 with bge-m3"})
+    min_dense_score: float = field(default=0.0, metadata={"help": "when BM25 finds nothing for a question, dense hits below this cosine similarity are dropped instead of being presented as context (0 = keep all); set per embedding model"})
     nprobe: int = field(default=0, metadata={"help": "IVF lists probed per dense query (0 = the index's default)"})
     device: str = field(default="", metadata={"help": "torch device for the query embedder and reranker ('' = cpu)"})
 
@@ -36,7 +39,14 @@ class RetrievalConfig:
             raise LexkzError(f"retrieval mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.k < 1 or self.candidates < 1 or self.rerank_top < 1:
             raise LexkzError("k, candidates and rerank_top must be at least 1")
-        if self.lexical_weight < 0 or self.dense_weight < 0 or self.lexical_weight + self.dense_weight == 0:
-            raise LexkzError("lexical_weight and dense_weight must be >= 0 and not both 0")
+        for lw, dw, name in ((self.lexical_weight, self.dense_weight, ""), (self.kaz_lexical_weight, self.kaz_dense_weight, "kaz_")):
+            if lw < 0 or dw < 0 or lw + dw == 0:
+                raise LexkzError(f"{name}lexical_weight and {name}dense_weight must be >= 0 and not both 0")
         if self.rrf_k < 0:
             raise LexkzError(f"rrf_k must be >= 0, not {self.rrf_k}")
+
+    def weights(self, question_lang: str) -> tuple[float, float]:
+        """(lexical, dense) fusion weights for a question in `question_lang` ("rus"/"kaz")."""
+        if question_lang == "kaz":
+            return self.kaz_lexical_weight, self.kaz_dense_weight
+        return self.lexical_weight, self.dense_weight

@@ -7,7 +7,11 @@
 Both stores index passages (long articles are chunked); passage hits collapse to their
 article (its best passage, max score). The fused score of an article is
     lexical_weight / (rrf_k + bm25_rank) + dense_weight / (rrf_k + dense_rank)
-(a list the article is missing from adds nothing). Filters (language, act codes, repealed
+(a list the article is missing from adds nothing); the weights are chosen by the question's
+language (`RetrievalConfig.weights`: Kazakh questions lean on the cross-lingual dense side, as
+BM25 cannot match Kazakh words in acts that have only Russian text). A question with no word
+or number (punctuation, emoji) gets no hits; when BM25 finds nothing, dense hits below
+`min_dense_score` are dropped rather than presented as context. Filters (language, act codes, repealed
 acts left out unless `include_repealed`) apply to the candidates; when they leave too few,
 the search is repeated restricted to the allowed passages, so a narrow filter still gets k
 hits. An optional cross-encoder (`cfg.reranker`) rescores the top `rerank_top` articles and
@@ -28,6 +32,16 @@ from lexkz.errors import LexkzError
 from retrieval.config import MODES, RetrievalConfig
 from retrieval.hit import Hit
 from retrieval.sentences import best_units
+from retrieval.text import detect_lang, tokenize
+
+
+def searchable(query: str) -> bool:
+    """Whether `query` holds a word or number to search for (not only punctuation, emoji, symbols)."""
+    return any(any(ch.isalnum() for ch in tok) for tok in tokenize(query))
+
+
+NOT_SEARCHABLE_NOTE = ("the question holds no word or number to search for (only punctuation, emoji or "
+                       "symbols): no article is returned")
 
 def make_snippet(text: str, query: str, chars: int = 300, lang: str | None = None) -> str:
     """About `chars` characters of `text` starting at the unit (point or sentence) that best
@@ -149,9 +163,13 @@ class HybridRetriever:
         key = (lang, acts, include_repealed)
         need = max(k, cfg.rerank_top if cfg.reranker else 0)
 
+        if not searchable(query):  # punctuation, emoji, symbols: nothing to search for
+            return []
         lex = self._lexical(query, key, need) if mode in ("hybrid", "lexical") else []
         den = self._dense(query, key, need) if mode in ("hybrid", "dense") else []
-        fused = self._fuse(lex, den, mode)[:need]
+        if not lex and cfg.min_dense_score > 0:  # no word of the question occurs: only close dense hits count
+            den = [d for d in den if d[1] >= cfg.min_dense_score]
+        fused = self._fuse(lex, den, mode, cfg.weights(detect_lang(query)))[:need]
         hits = self._hits(query, fused, lang)
         if cfg.reranker and hits:
             hits = self._rerank(query, hits)
@@ -203,9 +221,10 @@ class HybridRetriever:
         return self._search_until_enough(
             lambda n, allowed: dense.search(qvec, n, allowed=allowed if allowed is not None else allowed_lang), key, need)
 
-    def _fuse(self, lex, den, mode) -> list[tuple[str, float, dict, int]]:
-        """[(article id, score, score parts, best pid)] sorted best first."""
+    def _fuse(self, lex, den, mode, weights) -> list[tuple[str, float, dict, int]]:
+        """[(article id, score, score parts, best pid)] sorted best first; `weights` = (lexical, dense)."""
         cfg = self.cfg
+        lexical_weight, dense_weight = weights
         parts: dict[str, dict] = {}
         best_pid: dict[str, int] = {}
         for rank, (aid, score, pid) in enumerate(lex, 1):
@@ -223,9 +242,9 @@ class HybridRetriever:
             else:
                 score = 0.0
                 if "bm25_rank" in p:
-                    score += cfg.lexical_weight / (cfg.rrf_k + p["bm25_rank"])
+                    score += lexical_weight / (cfg.rrf_k + p["bm25_rank"])
                 if "dense_rank" in p:
-                    score += cfg.dense_weight / (cfg.rrf_k + p["dense_rank"])
+                    score += dense_weight / (cfg.rrf_k + p["dense_rank"])
                 p["rrf"] = round(score, 8)
             rows.append((aid, score, p, best_pid[aid]))
         inf = float("inf")

@@ -72,3 +72,34 @@ def test_errors_exit_non_zero(index_dir, capsys, tmp_path):
     assert main(["search", "  ", "--index", str(index_dir)]) == 2
     assert "empty" in capsys.readouterr().err
     assert main(["search", "договор", "--index", str(index_dir), "--lang", "en"]) == 2
+
+
+def test_queries_file_answers_many_questions_in_one_process(index_dir, tmp_path, capsys):
+    """`--queries FILE.jsonl`: one JSON line per question, in order; a broken line is reported in
+    place and the others are still answered; exit 2 at the end."""
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("\n".join([
+        json.dumps({"id": "a", "question": "увольнение работника по его инициативе", "k": 2}, ensure_ascii=False),
+        "{broken",
+        json.dumps({"id": "b", "question": "сроки удовлетворения требований потребителя", "lang": "rus"}, ensure_ascii=False),
+        json.dumps({"question": "?!… 🙂🙂"}, ensure_ascii=False),
+        json.dumps({"question": ""}),
+    ]) + "\n", encoding="utf-8")
+    assert main(["search", "--queries", str(qfile), "--index", str(index_dir), "-k", "3"]) == 2
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r.get("id", r.get("line")) for r in rows] == ["a", 2, "b", 4, 5]
+    assert len(rows[0]["hits"]) == 2 and rows[0]["hits"][0]["article_id"] == f"{LABOUR}/113/rus"
+    assert "q.jsonl:2" in rows[1]["error"] and "invalid JSON" in rows[1]["error"]
+    assert rows[2]["hits"][0]["article_id"] == f"{CONSUMER}/31/rus" and len(rows[2]["hits"]) == 3
+    assert rows[3]["hits"] == [] and "no word or number" in rows[3]["note"]
+    assert "q.jsonl:5" in rows[4]["error"]
+    assert "2 line(s)" in captured.err
+    assert main(["search", "--queries", str(tmp_path / "none.jsonl"), "--index", str(index_dir)]) == 3
+
+
+@pytest.mark.parametrize("junk", ["?!…", "🙂🙂🙂", "-- ;; ** //", "«»()[]"])
+def test_a_query_of_punctuation_or_emoji_gets_no_hits_and_a_note(index_dir, capsys, junk):
+    assert run_json(capsys, junk, "--index", str(index_dir)) == []
+    assert main(["search", junk, "--index", str(index_dir)]) == 0
+    assert "no word or number to search for" in capsys.readouterr().out
