@@ -1,9 +1,11 @@
-"""Ask questions: one through the LangGraph graph (`ask`), or many at once with one batched
-generate call (`answer_batch`, used by the eval runner). Both give the same final state.
+"""Ask questions through the ask graph: one (`ask`, with node events for streaming) or many at
+once (`answer_batch`, used by the eval runner). Both run the same compiled LangGraph graph
+(`graph.build.build_graph`, called only here); many questions run as concurrent graph runs
+over one `BatchingGenerator`, so their answers come from one batched generate call.
 
     from graph.ask import ask, answer_batch, make_context
     final = ask("Сколько дней длится ежегодный отпуск?", index_dir=".lexkz/index")
-    final["answer"], final["citations"], final["sources"], final["warnings"]
+    final["answer"], final["citations"], final["sources"], final["warnings"], final["trace"]
 
     ctx = make_context(".lexkz/index", GenerationConfig(model="Qwen/Qwen3-8B"), mode="rag")
     rows = answer_batch(questions, "rus", mode="rag", retriever=ctx.retriever,
@@ -14,15 +16,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Callable
 
+from graph.batching import BatchingGenerator
 from graph.build import build_graph
 from graph.config import GenerationConfig
 from graph.generators import make_generator
-from graph.nodes import (
-    generation_update, initial_state, messages_for, respond_update, retrieve_update, verify_update,
-)
-from graph.state import AskContext, apply_update
+from graph.nodes import initial_state
+from graph.state import AskContext
 from index.store import DEFAULT_INDEX_DIR
 from lexkz.errors import LexkzError
 
@@ -54,7 +57,12 @@ def make_context(index_dir: str | Path | None = DEFAULT_INDEX_DIR, cfg: Generati
     return AskContext(retriever=retriever, generator=generator, store=store, config=cfg)
 
 
-def ask(question: str, *, lang: str | None = None, mode: str = "rag", k: int = 5, filters: dict | None = None,
+def compiled_graph(mode: str = "rag"):
+    """The compiled ask graph for `mode`: the one place that builds it (compiled once per mode)."""
+    return build_graph(mode)
+
+
+def ask(question: str, *, lang: str | None = None, mode: str = "rag", k: int | None = None, filters: dict | None = None,
         index_dir: str | Path | None = DEFAULT_INDEX_DIR, cfg: GenerationConfig | None = None,
         context: AskContext | None = None, on_update: Callable[[str, dict], None] | None = None) -> dict:
     """Run the graph for one question and return its final state (plus timings["total"]).
@@ -62,8 +70,8 @@ def ask(question: str, *, lang: str | None = None, mode: str = "rag", k: int = 5
     `on_update(node, partial_state)` is called for each node event (graph.stream, "updates")."""
     t0 = time.perf_counter()
     ctx = context or make_context(index_dir, cfg, mode)
-    state = initial_state(question, lang, mode, k, filters, ctx.config)
-    graph = build_graph(mode)
+    state = initial_state(question, lang, mode, _k(k, ctx), filters, ctx.config)
+    graph = compiled_graph(mode)
     if on_update is None:
         final = graph.invoke(state, context=ctx)
     else:
@@ -79,23 +87,59 @@ def ask(question: str, *, lang: str | None = None, mode: str = "rag", k: int = 5
     return final
 
 
+def _k(k: int | None, ctx: AskContext) -> int:
+    """`k` given, else the retriever's configured k (RetrievalConfig.k: the one default)."""
+    if k is not None:
+        return k
+    from retrieval.config import RetrievalConfig
+
+    return ctx.retriever.cfg.k if ctx.retriever is not None else RetrievalConfig().k
+
+
 def answer_batch(questions: list[str], langs: str | list[str | None] | None = None, *, mode: str = "rag",
-                 retriever=None, generator=None, store=None, k: int = 5, filters: dict | None = None,
-                 config: GenerationConfig | None = None, progress: bool = False) -> list[dict]:
-    """Final states for many questions, exactly as `build_graph(mode).invoke` gives them one by
-    one (retrieve each, ONE batched generate call, verify each). The generate timing of each
-    question is its share of the batch time. `progress` shows the generator's tqdm bar."""
+                 retriever=None, generator=None, store=None, k: int | None = None, filters: dict | None = None,
+                 config: GenerationConfig | None = None, progress: bool = False, max_batch: int | None = None) -> list[dict]:
+    """Final states for many questions: each question is one run of the compiled graph (run
+    concurrently), and every run's generate call goes through one `BatchingGenerator`, so the
+    generator gets one batched call per `max_batch` questions (default: all of them). Questions
+    without hits end in `not_found` and never reach the generator. The generate timing of each
+    question is its share of its batch's time. `progress` shows the generator's tqdm bar."""
     if not isinstance(langs, list):
         langs = [langs] * len(questions)
     if len(langs) != len(questions):
         raise LexkzError(f"{len(questions)} questions but {len(langs)} languages: pass one language per question")
     if generator is None:
         raise LexkzError("answer_batch needs a generator (graph.generators.make_generator)")
+    if not questions:
+        return []
     ctx = AskContext(retriever=retriever, generator=generator, store=store, config=config or GenerationConfig())
-    states = [initial_state(q, l, mode, k, filters, ctx.config) for q, l in zip(questions, langs)]
-    if mode == "rag":
-        states = [apply_update(s, retrieve_update(s, ctx)) for s in states]
-    results = generator.generate([messages_for(s, ctx) for s in states], **({"progress": True} if progress else {}))
-    states = [apply_update(s, generation_update(s, r, ctx)) for s, r in zip(states, results)]
-    states = [apply_update(s, verify_update(s, ctx)) for s in states]
-    return [apply_update(s, respond_update(s, ctx)) for s in states]
+    states = [initial_state(q, l, mode, _k(k, ctx), filters, ctx.config) for q, l in zip(questions, langs)]
+    workers = min(len(states), 256)  # one thread per graph run; a batch never waits for more runs than can wait
+    batcher = BatchingGenerator(_Progress(generator) if progress else generator,
+                                max_batch=min(max_batch or len(states), workers))
+    ctx = replace(ctx, generator=batcher)
+    graph = compiled_graph(mode)
+
+    def run_one(state):
+        try:
+            return dict(graph.invoke(state, context=ctx))
+        finally:
+            batcher.end_run()
+
+    batcher.add_runs(len(states))  # all at once, so no run flushes a batch before the others start
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ask") as pool:
+        return list(pool.map(run_one, states))
+
+
+class _Progress:
+    """A generator whose generate calls show their tqdm bar (hf: one step per forward batch)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, batch, **overrides):
+        return self.inner.generate(batch, progress=True, **overrides)

@@ -1,11 +1,16 @@
 """`build_graph(mode)`: all the wiring of the ask workflow (LangGraph StateGraph).
 
     rag:          START -> retrieve -> generate -> verify_citations -> respond -> END
-    closed_book:  START ->             generate -> verify_citations -> respond -> END
+                             |  no hits                 |  citations failed (once)
+                             v                          v
+                         not_found -> respond       regenerate -> generate
+    closed_book:  START -> generate -> verify_citations -> (regenerate ->) respond -> END
 
-    graph = build_graph("rag")
-    final = graph.invoke(initial_state("Сколько дней отпуска?"), context=AskContext(retriever=r, generator=g, store=s))
-    for update in graph.stream(state, context=ctx, stream_mode="updates"): ...
+Only `graph.ask` calls it (`ask`, `answer_batch`, the eval runner and the server all run these
+compiled graphs). Dependencies come through LangGraph's context:
+
+    final = build_graph("rag").invoke(initial_state("Сколько дней отпуска?"),
+                                      context=AskContext(retriever=r, generator=g, store=s))
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from functools import lru_cache
 
 from langgraph.graph import END, START, StateGraph
 
-from graph.nodes import generate, respond, retrieve, verify_citations
+from graph.nodes import (
+    after_retrieve, after_verify, generate, not_found, regenerate, respond, retrieve, verify_citations,
+)
 from graph.state import AskContext, AskState
 from lexkz.errors import LexkzError
 
@@ -27,14 +34,18 @@ def build_graph(mode: str = "rag"):
     g = StateGraph(AskState, context_schema=AskContext)
     g.add_node("generate", generate)
     g.add_node("verify_citations", verify_citations)
+    g.add_node("regenerate", regenerate)
     g.add_node("respond", respond)
     if mode == "rag":
         g.add_node("retrieve", retrieve)
+        g.add_node("not_found", not_found)
         g.add_edge(START, "retrieve")
-        g.add_edge("retrieve", "generate")
+        g.add_conditional_edges("retrieve", after_retrieve, ["generate", "not_found"])
+        g.add_edge("not_found", "respond")
     else:
         g.add_edge(START, "generate")
     g.add_edge("generate", "verify_citations")
-    g.add_edge("verify_citations", "respond")
+    g.add_conditional_edges("verify_citations", after_verify, ["regenerate", "respond"])
+    g.add_edge("regenerate", "generate")
     g.add_edge("respond", END)
     return g.compile()

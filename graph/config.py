@@ -35,6 +35,7 @@ class GenerationConfig:
     extractive_articles: int = field(default=3, metadata={"help": "extractive backend: how many top context blocks to quote"})
     extractive_sentences: int = field(default=2, metadata={"help": "extractive backend: sentences quoted per article"})
     retrieval_lang: str = field(default="auto", metadata={"help": "articles retrieved for a question: same (its language), any, or auto (same for Russian, any for Kazakh: the corpus has Kazakh text for few acts)"})
+    max_regenerations: int = field(default=1, metadata={"help": "answers whose citations fail verification (invented, wrong act, no such point, not supported) are generated again with the findings, at most this many times (0 = never)"})
     max_question_chars: int = field(default=2000, metadata={"help": "longer questions are refused"})
 
 

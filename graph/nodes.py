@@ -1,12 +1,17 @@
-"""The nodes of the ask graph: plain functions `(state, runtime) -> partial state`.
+"""The nodes of the ask graph: plain functions `(state, runtime) -> partial state`, and the
+two routing functions of its conditional edges.
 
     retrieve          question -> retrieved hits            (runtime.context.retriever)
-    generate          prompt (+ context blocks) -> answer   (runtime.context.generator)
+    not_found         no relevant hit -> an honest "not found in the indexed law" answer
+    generate          prompt (+ context blocks, + verifier findings on a retry) -> answer
     verify_citations  answer -> citations with a status    (runtime.context.store)
+    regenerate        failed citations -> findings for one more generate call
     respond           citations -> numbered sources, final warnings
 
-Each node is a thin wrapper over a `*_update(state, ctx)` helper, which `graph.ask.answer_batch`
-calls directly to answer many questions with one batched generate call and the same result.
+    after_retrieve(state)  -> "generate" | "not_found"
+    after_verify(state)    -> "regenerate" (at most max_regenerations times, while citations fail) | "respond"
+
+Every node appends its name to `trace`, so a final state says which path it took.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 
 from graph.citations import verify_citations_in
 from graph.config import GenerationConfig
-from graph.prompts import build_messages, prompt_id
+from graph.prompts import build_messages, prompt_id, retry_note
 from graph.state import AskContext, AskState
 from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
@@ -28,12 +33,18 @@ NOTES = {
         "no_citations": "Ответ не содержит ссылок на статьи: проверьте его по первоисточнику.",
         "tiny": "Ответ дала крошечная случайная модель: это проверка работы конвейера, а не юридический ответ.",
         "no_store": "Индекс недоступен: ссылки ответа не проверены.",
+        "not_found": "В проиндексированных актах не найдено статей, относящихся к вопросу, поэтому ответа нет. "
+                     "Переформулируйте вопрос или уточните акт.",
+        "regenerated": "Первый ответ содержал непроверенные ссылки; ответ составлен заново с учётом замечаний проверки.",
     },
     "kaz": {
         "no_hits": "Іздеу сұрақ бойынша бап таппады: жауап контекстке сүйенбейді.",
         "no_citations": "Жауапта баптарға сілтеме жоқ: оны түпнұсқамен тексеріңіз.",
         "tiny": "Жауапты кішкентай кездейсоқ модель берді: бұл конвейердің жұмысын тексеру, заңдық жауап емес.",
         "no_store": "Индекс қолжетімсіз: жауаптағы сілтемелер тексерілмеді.",
+        "not_found": "Индекстелген актілерден сұраққа қатысты бап табылмады, сондықтан жауап жоқ. "
+                     "Сұрақты басқаша қойыңыз немесе актіні нақтылаңыз.",
+        "regenerated": "Бірінші жауапта тексерілмеген сілтемелер болды; жауап тексеру ескертпелерімен қайта құрылды.",
     },
 }
 
@@ -68,7 +79,7 @@ def initial_state(question: str, lang: str | None = None, mode: str = "rag", k: 
         filters["lang"] = lang if choice == "same" or (choice == "auto" and lang == "rus") else None
     filters.setdefault("act_codes", None)
     return {"question": question, "lang": lang, "mode": mode, "k": k, "filters": filters,
-            "retrieved": [], "warnings": [], "timings": {}}
+            "retrieved": [], "warnings": [], "timings": {}, "trace": [], "attempts": 0}
 
 
 def _ctx(runtime) -> AskContext:
@@ -89,50 +100,90 @@ def _lang(state: AskState) -> str:
     return state.get("lang") or detect_lang(state["question"])
 
 
-# ------------------------------------------------------------------ updates
+# Citation statuses that make the answer worth one more try (graph.citations decides them).
+FAILED_STATUSES = frozenset({"invented", "wrong_act", "not_supported", "no_such_point"})
 
 
-def retrieve_update(state: AskState, ctx: AskContext) -> dict:
+# ------------------------------------------------------------------ nodes
+
+
+def retrieve(state: AskState, runtime) -> dict:
+    ctx = _ctx(runtime)
     t0 = time.perf_counter()
     question = check_question(state.get("question"), ctx.config)
     if ctx.retriever is None:
         raise LexkzError("rag mode needs a retriever over an index: build one with `lexkz index build` "
                          "and pass --index DIR, or use --mode closed_book", exit_code=3)
     filters = state.get("filters") or {}
-    hits = ctx.retriever.retrieve(question, k=state.get("k", 5), lang=filters.get("lang"),
+    hits = ctx.retriever.retrieve(question, k=state.get("k"), lang=filters.get("lang"),
                                   act_codes=filters.get("act_codes"))
-    update = {"retrieved": [_plain(h.to_dict(with_text=True)) for h in hits],
-              "timings": {"retrieve": time.perf_counter() - t0}}
-    if not hits:
-        update["warnings"] = [NOTES[_lang(state)]["no_hits"]]
-    return update
+    return {"retrieved": [_plain(h.to_dict(with_text=True)) for h in hits],
+            "timings": {"retrieve": time.perf_counter() - t0}, "trace": ["retrieve"]}
+
+
+def after_retrieve(state: AskState) -> str:
+    return "generate" if state.get("retrieved") else "not_found"
+
+
+def not_found(state: AskState, runtime) -> dict:
+    """No relevant article: say so instead of generating from noise."""
+    ctx = _ctx(runtime)
+    generator = ctx.generator.info() if ctx.generator is not None else {}
+    return {"answer": NOTES[_lang(state)]["not_found"], "not_found": True, "generator": _plain(generator),
+            "prompt_id": "", "generation": {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0,
+                                            "finish_reason": "not_found"},
+            "citations": [], "trace": ["not_found"]}
 
 
 def messages_for(state: AskState, ctx: AskContext) -> list[dict]:
     question = check_question(state.get("question"), ctx.config)
     mode = state.get("mode", "rag")
-    return build_messages(question, state.get("retrieved") or [], _lang(state), mode, ctx.config.context_chars)
+    findings = (state.get("regeneration") or {}).get("findings")
+    feedback = retry_note(_lang(state), findings) if findings else ""
+    return build_messages(question, state.get("retrieved") or [], _lang(state), mode, ctx.config.context_chars, feedback)
 
 
-def generation_update(state: AskState, result, ctx: AskContext, seconds: float | None = None) -> dict:
+def generate(state: AskState, runtime) -> dict:
+    ctx = _ctx(runtime)
+    if ctx.generator is None:
+        raise LexkzError("the ask graph needs a generator in its context (graph.generators.make_generator)")
+    result = ctx.generator.generate([messages_for(state, ctx)])[0]
     return {
         "answer": result.text,
         "prompt_id": prompt_id(_lang(state), state.get("mode", "rag")),
         "generator": _plain(ctx.generator.info()),
         "generation": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                        "seconds": result.seconds, "finish_reason": result.finish_reason},
-        "timings": {"generate": result.seconds if seconds is None else seconds},
+        "timings": {"generate": result.seconds + (state.get("timings") or {}).get("generate", 0.0)},
+        "attempts": int(state.get("attempts") or 0) + 1,
+        "trace": ["generate"],
     }
 
 
-def verify_update(state: AskState, ctx: AskContext) -> dict:
+def verify_citations(state: AskState, runtime) -> dict:
+    ctx = _ctx(runtime)
     t0 = time.perf_counter()
     citations = verify_citations_in(state.get("answer", ""), state.get("retrieved") or [], ctx.store, _lang(state))
-    warnings = [c["warning"] for c in citations if c.get("warning")]
-    return {"citations": citations, "warnings": warnings, "timings": {"verify_citations": time.perf_counter() - t0}}
+    failed = any(c.get("status") in FAILED_STATUSES for c in citations)
+    retry = failed and int(state.get("attempts") or 0) <= ctx.config.max_regenerations
+    return {"citations": citations, "retry": retry, "timings": {"verify_citations": time.perf_counter() - t0},
+            "trace": ["verify_citations"]}
 
 
-def respond_update(state: AskState, ctx: AskContext) -> dict:
+def after_verify(state: AskState) -> str:
+    return "regenerate" if state.get("retry") else "respond"
+
+
+def regenerate(state: AskState, runtime) -> dict:
+    """Keep the verifier's findings on the failed citations for the next generate call."""
+    findings = [{k: c.get(k) for k in ("raw", "status", "act_code", "number", "point", "warning")}
+                for c in state.get("citations") or [] if c.get("status") in FAILED_STATUSES]
+    return {"regeneration": {"findings": _plain(findings), "first_answer": state.get("answer", "")},
+            "trace": ["regenerate"]}
+
+
+def respond(state: AskState, runtime) -> dict:
+    ctx = _ctx(runtime)
     notes = NOTES[_lang(state)]
     sources, seen = [], set()
     for c in state.get("citations") or []:
@@ -141,34 +192,15 @@ def respond_update(state: AskState, ctx: AskContext) -> dict:
             sources.append({"n": len(sources) + 1, **{k: c.get(k) for k in (
                 "article_id", "act_code", "act_title", "number", "title", "url", "status", "point")}})
     warnings = []
-    if not state.get("citations"):
+    if state.get("not_found"):
+        warnings.append(notes["no_hits"])
+    elif not state.get("citations"):
         warnings.append(notes["no_citations"])
+    warnings += [c["warning"] for c in state.get("citations") or [] if c.get("warning")]
+    if state.get("regeneration"):
+        warnings.append(notes["regenerated"])
     if ctx.store is None:
         warnings.append(notes["no_store"])
     if (state.get("generator") or {}).get("tiny_random"):
         warnings.append(notes["tiny"])
-    return {"sources": sources, "warnings": warnings}
-
-
-# -------------------------------------------------------------------- nodes
-
-
-def retrieve(state: AskState, runtime) -> dict:
-    return retrieve_update(state, _ctx(runtime))
-
-
-def generate(state: AskState, runtime) -> dict:
-    ctx = _ctx(runtime)
-    if ctx.generator is None:
-        raise LexkzError("the ask graph needs a generator in its context (graph.generators.make_generator)")
-    t0 = time.perf_counter()
-    result = ctx.generator.generate([messages_for(state, ctx)])[0]
-    return generation_update(state, result, ctx, seconds=time.perf_counter() - t0)
-
-
-def verify_citations(state: AskState, runtime) -> dict:
-    return verify_update(state, _ctx(runtime))
-
-
-def respond(state: AskState, runtime) -> dict:
-    return respond_update(state, _ctx(runtime))
+    return {"sources": sources, "warnings": warnings, "trace": ["respond"]}

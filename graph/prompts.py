@@ -109,8 +109,24 @@ def format_context(hits: list[Any], lang: str, max_chars: int = 4000) -> str:
     return "\n\n".join(context_block(i, h, lang, max_chars) for i, h in enumerate(hits, 1))
 
 
-def build_messages(question: str, hits: list[Any] | None, lang: str, mode: str, max_chars: int = 4000) -> list[dict]:
-    """Chat messages for one question: system prompt + user turn (context blocks, then the question).
+RETRY = {
+    "rus": ("Проверка ссылок предыдущего ответа нашла ошибки: {items}. Ответьте заново: ссылайтесь только на "
+            "статьи из контекста, с правильным актом и пунктом, и только там, где статья подтверждает утверждение."),
+    "kaz": ("Алдыңғы жауаптың сілтемелерін тексеру қателер тапты: {items}. Қайта жауап беріңіз: тек контекстегі "
+            "баптарға, дұрыс акт пен тармақпен, бап тұжырымды растайтын жерде ғана сілтеме жасаңыз."),
+}
+
+
+def retry_note(lang: str, findings: list[dict]) -> str:
+    """What the verifier found in the first answer, for the one regeneration (added to the system prompt)."""
+    items = "; ".join(f"«{f.get('raw') or ''}» — {f.get('status')}" + (f" ({f['warning']})" if f.get('warning') else '') for f in findings)
+    return RETRY[lang].format(items=items)
+
+
+def build_messages(question: str, hits: list[Any] | None, lang: str, mode: str, max_chars: int = 4000,
+                   feedback: str = "") -> list[dict]:
+    """Chat messages for one question: system prompt (+ `feedback` on a retry) + user turn
+    (context blocks, then the question).
 
     `hits` may be Hit objects, Articles or dicts with act_title, number, title, text.
     In closed_book mode the hits are ignored.
@@ -120,7 +136,8 @@ def build_messages(question: str, hits: list[Any] | None, lang: str, mode: str, 
         user = f"{labels['context']}\n\n{format_context(hits or [], lang, max_chars)}\n\n{labels['question']} {question.strip()}"
     else:
         user = f"{labels['question']} {question.strip()}"
-    return [{"role": "system", "content": system_prompt(lang, mode)}, {"role": "user", "content": user}]
+    system = system_prompt(lang, mode) + (f"\n\n{feedback}" if feedback else "")
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 _BLOCK_HEAD = re.compile(r"^\[(\d+)\] (.+)$", re.M)

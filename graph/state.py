@@ -1,7 +1,8 @@
 """The state that flows through the ask graph, and the context that carries its dependencies.
 
     AskState    question, lang, mode, k, filters -> retrieved, answer, citations, sources,
-                warnings, timings, prompt_id, generator, generation
+                warnings, timings, prompt_id, generator, generation, trace (nodes run, in
+                order), attempts, not_found, regeneration
     AskContext  retriever (HybridRetriever | None), generator (Generator), store
                 (ArticleStore | None), config (GenerationConfig); passed as
                 `graph.invoke(state, context=AskContext(...))` (a dict with these keys works too)
@@ -38,6 +39,11 @@ class AskState(TypedDict, total=False):
     sources: list[dict]  # the distinct verified articles the answer cites, numbered
     warnings: Annotated[list[str], add_lists]
     timings: Annotated[dict, merge_dicts]  # seconds per node
+    trace: Annotated[list[str], add_lists]  # the nodes that ran, in order (branches included)
+    attempts: int  # generate calls made for this question (2 after a regeneration)
+    retry: bool  # the verifier found failed citations and a regeneration is still allowed
+    not_found: bool  # retrieval found nothing relevant: the answer says so, nothing was generated
+    regeneration: dict  # {"findings": [...], "first_answer": ...} when the first answer was regenerated
 
 
 @dataclass
@@ -46,14 +52,3 @@ class AskContext:
     generator: Any = None
     store: Any = None
     config: GenerationConfig = field(default_factory=GenerationConfig)
-
-
-REDUCERS = {"warnings": add_lists, "timings": merge_dicts}
-
-
-def apply_update(state: dict, update: dict) -> dict:
-    """Merge a node's partial update into `state` the way the graph does (same reducers)."""
-    out = dict(state)
-    for key, value in update.items():
-        out[key] = REDUCERS[key](out.get(key), value) if key in REDUCERS else value
-    return out

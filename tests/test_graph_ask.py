@@ -80,7 +80,7 @@ def test_stream_gives_node_events_and_the_same_final_state(ctx):
                    on_update=lambda node, update: events.append((node, sorted(update))))
     invoked = ask("Срок удовлетворения требований потребителя?", context=ctx, k=2)
     assert [n for n, _ in events] == ["retrieve", "generate", "verify_citations", "respond"]
-    assert events[0][1] == ["retrieved", "timings"]
+    assert events[0][1] == ["retrieved", "timings", "trace"]
     assert without_timings(streamed) == without_timings(invoked)
     assert streamed["citations"][0]["act_code"] == CONSUMER
 
@@ -89,7 +89,7 @@ def test_invented_citation_is_flagged_in_the_graph(ctx):
     gen = ScriptedGenerator(["Отпуск — 24 дня (ст. 88 Трудового кодекса [1]), а по ст. 30 Трудового кодекса "
                              "его можно заменить деньгами; см. также ст. 500 ТК."])
     final = build_graph("rag").invoke(initial_state("Сколько дней длится ежегодный оплачиваемый трудовой отпуск?", k=3),
-                                      context=AskContext(ctx.retriever, gen, ctx.store))
+                                      context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig(max_regenerations=0)))
     assert final["retrieved"][0]["article_id"] == f"{LABOUR}/88/rus"  # so [1] is article 88 too
     statuses = [(c["number"], c["status"]) for c in final["citations"]]
     assert statuses == [("88", "supported"), ("30", "invented"), ("500", "invented")]
@@ -168,3 +168,73 @@ def test_extractive_on_the_real_corpus_cites_the_right_article(labour_index):
     for final in (ru, kz):
         assert all(c["status"] == "supported" for c in final["citations"])
         assert all(s["url"].endswith(LABOUR_CODE) for s in final["sources"])
+
+
+def test_failed_citations_are_regenerated_once_with_the_findings(ctx):
+    """Branch 1: an answer with an invented citation goes back to generate once, with the
+    verifier's findings in the prompt; the second answer is verified and returned, and the
+    final state records the regeneration."""
+    bad = "Отпуск — 24 дня (ст. 88 Трудового кодекса), а по ст. 500 ТК его можно заменить деньгами."
+    good = "Ежегодный отпуск длится 24 календарных дня (ст. 88 Трудового кодекса)."
+    gen = ScriptedGenerator([bad, good])
+    final = ask("Сколько дней длится ежегодный оплачиваемый трудовой отпуск?", k=3,
+                context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig()))
+    assert final["trace"] == ["retrieve", "generate", "verify_citations", "regenerate", "generate",
+                              "verify_citations", "respond"]
+    assert final["answer"] == good and final["attempts"] == 2 and len(gen.calls) == 2
+    assert [(c["number"], c["status"]) for c in final["citations"]] == [("88", "supported")]
+    assert final["regeneration"]["first_answer"] == bad
+    assert [(f["number"], f["status"]) for f in final["regeneration"]["findings"]] == [("500", "invented")]
+    second_system = gen.calls[1][0][0]["content"]
+    assert "«ст. 500" in second_system and "invented" in second_system
+    assert "ст. 500" not in gen.calls[0][0][0]["content"]
+    assert any("составлен заново" in w for w in final["warnings"])
+
+
+def test_a_second_failure_is_returned_flagged_not_retried_again(ctx):
+    bad = "По ст. 500 ТК отпуск можно заменить деньгами."
+    gen = ScriptedGenerator([bad])
+    final = ask("Можно ли заменить отпуск деньгами?", k=2, context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig()))
+    assert final["attempts"] == 2 and len(gen.calls) == 2 and final["trace"].count("regenerate") == 1
+    assert [c["status"] for c in final["citations"]] == ["invented"]
+    assert any("500" in w for w in final["warnings"])
+
+
+def test_no_relevant_hits_gives_an_honest_answer_without_generating(ctx):
+    """Branch 2: retrieval finds nothing relevant -> "not found in the indexed law", and the
+    generator is never called (no answer made up from noise)."""
+    gen = ScriptedGenerator(["Выдуманный ответ по ст. 1 ТК."])
+    final = ask("?!… 🙂", k=3, context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig()))
+    assert final["trace"] == ["retrieve", "not_found", "respond"] and gen.calls == []
+    assert final["not_found"] is True and final["retrieved"] == [] and final["citations"] == []
+    assert "не найдено статей" in final["answer"]
+    kaz = ask("🙂 ?!", lang="kk", k=3, context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig()))
+    assert kaz["lang"] == "kaz" and "табылмады" in kaz["answer"] and gen.calls == []
+
+
+def test_answer_batch_runs_the_graph_branches_too(ctx):
+    """Batched questions take their own branches in the same compiled graph: the not-found one
+    never reaches the generator, the others share one generate call."""
+    gen = CountingGenerator(ExtractiveGenerator())
+    finals = answer_batch(["Сколько дней длится ежегодный отпуск?", "🙂🙂", "Срок удовлетворения требований потребителя?"],
+                          "rus", mode="rag", retriever=ctx.retriever, generator=gen, store=ctx.store, k=2)
+    assert gen.calls == [2]
+    assert [f["trace"][1] for f in finals] == ["generate", "not_found", "generate"]
+
+
+def test_one_build_graph_call_site_in_the_product():
+    """ask, lexkz ask, the eval runner and the server reach the graph only through graph.ask."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sites = []
+    for pkg in ("graph", "eval", "finetune", "retrieval", "index", "lexkz"):
+        for f in (root / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "build_graph":
+                    sites.append(f.relative_to(root).as_posix())
+    assert sites == ["graph/ask.py"]
+    from graph.ask import compiled_graph
+
+    assert compiled_graph("rag") is build_graph("rag")  # compiled once per mode
