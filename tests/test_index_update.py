@@ -142,7 +142,13 @@ def test_update_reports_per_act_diff_and_reuses_vectors(tmp_path, capsys):
     keep_pid, keep_text = before.articles.passages_of(f"{LABOUR}/113/rus")[0]
     keep_vec = before.dense.get_vectors([keep_pid])[0]
     amend(root)
+    # all Kazakh articles of the labour code and 1 of 3 consumer-law articles go: over max_removed_share
     rc = main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--json", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 4 and f"{LABOUR} (kaz): 5 of 5 articles" in err and f"{CONSUMER} (rus): 1 of 3 articles" in err
+    assert "--allow-removals" in err and list_versions(ix_dir) == [1]
+    rc = main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--json", "--no-progress",
+               "--allow-removals"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["acts"] == {
