@@ -34,14 +34,19 @@ from retrieval.text import analyze
 
 TABLE = "passages_fts"
 KIND = "fts5"
-# Column weights of bm25(act, title, body, lang). Chosen on the dev questions with
-# bench/bench_lexical.py (see the README there); lang is a filter and never scores.
-WEIGHTS = (1.0, 2.0, 1.0)
+# Column weights of bm25(act, title, body); lang is a filter and never scores. Measured with
+# bench/bench_lexical.py on the dev questions: a heavier heading (1:1.5:1, 1:2:1, 1:4:1) or body
+# did not beat equal weights (R@10 equal or lower), so the three count alike, as in the old BM25.
+WEIGHTS = (1.0, 1.0, 1.0)
 # unicode61 splits at the spaces between the analysed tokens; '-' stays inside a token
 # ("88-1"), diacritics are kept (й, ё are distinct letters here).
 TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '-'"
 SCHEMA = f"CREATE VIRTUAL TABLE {TABLE} USING fts5(act, title, body, lang, tokenize=\"{TOKENIZE}\")"
 MAX_QUERY_TOKENS = 256  # longer questions keep their first 256 tokens
+# Query tokens found in more than this share of all passages are left out of the MATCH (unless
+# that leaves none). FTS5's idf of a token in over half of the rows is ~0 anyway; below that,
+# common tokens still widen the rows bm25() must score. See bench/bench_lexical.py.
+MAX_DF_SHARE = 0.5
 
 
 def analysed(text: str | None, lang: str) -> str:
@@ -72,13 +77,16 @@ def _quote(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
-def match_expression(query: str, lang: str | None = None) -> str | None:
+def match_expression(query: str, lang: str | None = None, keep=None) -> str | None:
     """The FTS5 MATCH expression for `query` (None when it has no tokens).
 
     Every analysed token is a quoted string (never FTS5 syntax); they are OR-ed within the
     act, title and body columns; `lang` ("rus"/"kaz") adds a filter on the lang column.
+    `keep(tokens) -> tokens` may leave some out (common ones).
     """
     tokens = analyze(query or "", lang)[:MAX_QUERY_TOKENS]
+    if tokens and keep is not None:
+        tokens = keep(tokens)
     if not tokens:
         return None
     expr = "{act title body} : (" + " OR ".join(_quote(t) for t in tokens) + ")"
@@ -90,13 +98,15 @@ def match_expression(query: str, lang: str | None = None) -> str | None:
 class FtsLexical:
     """Read-only lexical search over one articles.sqlite (safe to share between threads)."""
 
-    def __init__(self, path: str | Path, weights: Sequence[float] = WEIGHTS):
+    def __init__(self, path: str | Path, weights: Sequence[float] = WEIGHTS, max_df_share: float = MAX_DF_SHARE):
         self.path = Path(path)
         if not self.path.is_file():
             raise LexkzError(f"article store {self.path} is missing: rebuild the index with `lexkz index build`", 3)
         if len(weights) != 3:
             raise ValueError("weights: one per column (act, title, body)")
         self.weights = tuple(float(w) for w in weights)
+        self.max_df_share = float(max_df_share)
+        self._df: dict[str, int] | None = None
         self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         self._len: int | None = None
         try:
@@ -118,6 +128,20 @@ class FtsLexical:
             raise LexkzError(f"lexical search in {self.path} failed ({exc}): run `lexkz index verify`; restore an "
                              f"earlier version with `lexkz index restore N` or rebuild the index", 3) from None
 
+    def doc_freq(self) -> dict[str, int]:
+        """{token: passages holding it}, read once from the FTS5 vocabulary (the store never changes)."""
+        if self._df is None:
+            self._rows(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, {TABLE}, 'row')")
+            self._df = dict(self._rows("SELECT term, doc FROM temp.vocab"))
+        return self._df
+
+    def _rare_enough(self, tokens: list[str]) -> list[str]:
+        if self.max_df_share >= 1:
+            return tokens
+        df, limit = self.doc_freq(), self.max_df_share * len(self)
+        kept = [t for t in tokens if df.get(t, 0) <= limit]
+        return kept or tokens
+
     def __len__(self) -> int:
         if self._len is None:
             self._len = self._rows(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]
@@ -138,7 +162,7 @@ class FtsLexical:
         """
         if k <= 0:
             return []
-        expr = match_expression(query, lang)
+        expr = match_expression(query, lang, keep=self._rare_enough)
         if expr is None:
             return []
         w = self.weights
