@@ -111,18 +111,25 @@ def _article_ids(db: sqlite3.Connection, pids) -> list[str]:
     return [r[0] for r in rows]
 
 
+def legacy_notes(vdir: Path, manifest: dict) -> list[str]:
+    """What an older lexkz wrote differently (not damage; a problem only for the live version)."""
+    from retrieval import lexical
+
+    notes = []
+    if not manifest.get("files"):
+        notes.append("no file hashes recorded (written by an older lexkz): run `lexkz index update` to write a "
+                     "version that records them")
+    if (vdir / LEGACY_LEXICAL_FILE).exists() or manifest.get("lexical", {}).get("kind") != lexical.KIND:
+        notes.append(f"its lexical side is the pickled BM25 of an older lexkz ({LEGACY_LEXICAL_FILE}), which is "
+                     f"never loaded: run `lexkz index update` to rebuild it in SQLite FTS5")
+    return notes
+
+
 def version_problems(index_dir: Path, vdir: Path, manifest: dict) -> list[str]:
     """Everything wrong with one version folder (empty list: sound)."""
     from retrieval import lexical
 
-    problems = []
-    if not manifest.get("files"):
-        problems.append("no file hashes recorded (written by an older lexkz): run `lexkz index update` to write a "
-                        "version that records them")
-    if (vdir / LEGACY_LEXICAL_FILE).exists() or manifest.get("lexical", {}).get("kind") != lexical.KIND:
-        problems.append(f"its lexical side is the pickled BM25 of an older lexkz ({LEGACY_LEXICAL_FILE}), which is "
-                        f"never loaded: run `lexkz index update` to rebuild it in SQLite FTS5")
-    problems += hash_problems(vdir, manifest)
+    problems = hash_problems(vdir, manifest)
     missing = [f"{name} is missing" for name in (STORE_FILE, DENSE_FILE) if not (vdir / name).is_file()]
     if size_problems(vdir, manifest) or missing:  # truncated or absent files are not opened
         return problems + [m for m in missing if m not in problems]
@@ -204,9 +211,14 @@ def verify_index(index_dir: str | Path) -> dict:
     report["problems"] += general
     for v in done:
         vdir = versions_dir(index_dir) / str(v)
-        probs = version_problems(index_dir, vdir, read_manifest(vdir))
-        report["versions"][v] = {"ok": not probs, "problems": probs}
+        manifest = read_manifest(vdir)
+        probs = version_problems(index_dir, vdir, manifest)
+        notes = legacy_notes(vdir, manifest)
+        if v == live:  # the live version must be searchable and checkable
+            probs, notes = probs + notes, []
+        report["versions"][v] = {"ok": not probs, "problems": probs, "notes": notes}
         report["problems"] += [f"version {v}: {p}" for p in probs]
+        report["warnings"] += [f"version {v}: {n}" for n in notes]
     if live in done:
         chain = live_chain(index_dir, live)
         prev = read_manifest(versions_dir(index_dir) / str(live)).get("previous_version")
