@@ -121,9 +121,9 @@ class FtsLexical:
     def close(self) -> None:
         self._db.close()
 
-    def _rows(self, sql: str, args: Sequence = ()):
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
         try:
-            return self._db.execute(sql, tuple(args))
+            return self._db.execute(sql, tuple(args)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise LexkzError(f"lexical search in {self.path} failed ({exc}): run `lexkz index verify`; restore an "
                              f"earlier version with `lexkz index restore N` or rebuild the index", 3) from None
@@ -144,11 +144,11 @@ class FtsLexical:
 
     def __len__(self) -> int:
         if self._len is None:
-            self._len = self._rows(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]
+            self._len = self._rows(f"SELECT COUNT(*) FROM {TABLE}")[0][0]
         return self._len
 
     def __contains__(self, pid) -> bool:
-        return self._rows(f"SELECT 1 FROM {TABLE} WHERE rowid = ?", [int(pid)]).fetchone() is not None
+        return bool(self._rows(f"SELECT 1 FROM {TABLE} WHERE rowid = ?", [int(pid)]))
 
     def ids(self) -> list[int]:
         return [r[0] for r in self._rows(f"SELECT rowid FROM {TABLE}")]
@@ -171,10 +171,4 @@ class FtsLexical:
         if allowed is None:
             return [(pid, -s) for pid, s in self._rows(sql + " LIMIT ?", [*w, expr, int(k)])]
         keep = allowed if isinstance(allowed, (set, frozenset)) else {int(p) for p in allowed}
-        out = []
-        for pid, s in self._rows(sql, [*w, expr]):  # rows arrive best first: stop at k
-            if pid in keep:
-                out.append((pid, -s))
-                if len(out) == k:
-                    break
-        return out
+        return [(pid, -s) for pid, s in self._rows(sql, [*w, expr]) if pid in keep][:k]

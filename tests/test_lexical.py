@@ -158,3 +158,17 @@ def test_bad_files_raise_clear_errors(tmp_path):
     with pytest.raises(LexkzError, match="no lexical table") as e:
         FtsLexical(plain)
     assert e.value.exit_code == 3
+
+
+def test_damaged_fts_index_gives_a_clear_error(tmp_path):
+    path = tmp_path / "a.sqlite"
+    make_table(path, DOCS)
+    db = sqlite3.connect(path)
+    with db:  # overwrite FTS5's index blocks (its shadow table) with garbage
+        db.execute(f"UPDATE {lexical.TABLE}_data SET block = randomblob(length(block)) WHERE id > 10")
+    db.close()
+    lex = FtsLexical(path)
+    with pytest.raises(LexkzError, match="lexical search in .* failed") as e:
+        for q in ["трудовой договор", "потребитель товара", "еңбек демалысы", "суверенитет"]:
+            lex.search(q, 5)
+    assert e.value.exit_code == 3 and "lexkz index verify" in str(e.value)
