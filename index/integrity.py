@@ -226,8 +226,9 @@ def verify_index(index_dir: str | Path) -> dict:
             report["warnings"].append(f"the live version's previous_version {prev} is not on disk: no rollback")
         off = [v for v in done if v not in chain]
         if off:
-            report["warnings"].append(f"versions {', '.join(map(str, off))} are not in the live history "
-                                      f"(the next build/update removes them)")
+            report["warnings"].append(f"version{'s' if len(off) > 1 else ''} {', '.join(map(str, off))} "
+                                      f"not in the live history (the next build/update removes "
+                                      f"{'them' if len(off) > 1 else 'it'})")
     stale = [p.name for p in versions_dir(index_dir).glob(".tmp-*")] + [p.name for p in index_dir.glob(f"{CURRENT_FILE}.tmp-*")]
     if stale:
         report["warnings"].append(f"left over by a killed writer (the next build/update removes them): {', '.join(sorted(stale))}")
