@@ -1,1 +1,1 @@
-"""Corpus -> articles -> stores (SQLite articles, BM25, FAISS) with full builds and incremental updates."""
+"""Corpus -> articles -> stores (SQLite articles + FTS5 lexical table, FAISS) with full builds, incremental updates and integrity checks."""

@@ -8,10 +8,21 @@ with the live version (article ids and the passage texts they make), re-embeds o
 passages of added or changed articles, removes those of deleted or changed ones from a copy
 of the previous FAISS and BM25 indexes, and keeps the vectors of everything else.
 
-Both write the new version under a temporary folder, rename it into `versions/<N>`, switch
-`CURRENT` atomically and keep the previous version. Any failure (a broken act file, an
-exception inside embedding, Ctrl-C) removes the half-written folder and leaves the live
-version untouched. A file lock (INDEX/.lock) refuses a second concurrent writer.
+The article store of a version (articles, passages and the FTS5 lexical rows) is written in
+one SQLite transaction: a build writes a new file; an update copies the previous version's
+file and, in one transaction, rewrites the act and article rows, deletes the passages (and
+FTS rows) of removed or changed articles and adds those of added or changed ones.
+
+Both write the new version under a temporary folder, record each file's size and sha256 in
+the manifest, fsync everything, rename it into `versions/<N>` and switch `CURRENT` durably
+(index/versions.py). Any failure (a broken act file, an exception inside embedding, a NaN
+vector, Ctrl-C, kill -9) leaves the live version untouched; what a killed writer left is
+removed by the next one. A file lock (INDEX/.lock) refuses a second concurrent writer.
+
+Safety checks: no vector with NaN or inf is ever written (the error names the articles); an
+update first checks the live version's files against their recorded hashes, so damage is
+never copied forward; an update that would remove more than `max_removed_share` of an
+act's articles in one language is refused unless `allow_removals` (--allow-removals).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,42 +41,20 @@ from index.article import Article
 from index.chunking import article_passages, dense_passage_text
 from index.config import IndexConfig
 from index.ingest import CorpusSnapshot, read_corpus
+from index.integrity import check_hashes, file_records, nonfinite_rows
 from index.store import (
-    DENSE_FILE, LEXICAL_FILE, LOCK_FILE, MANIFEST_FILE, STORE_FILE, Index, check_embedding, current_version,
-    list_versions, open_index, prune_versions, shaping_differences, switch_current, versions_dir, write_store,
+    DENSE_FILE, MANIFEST_FILE, STORE_FILE, Index, check_embedding, open_index, shaping_differences, write_store,
+)
+from index.versions import (
+    clean_stale, complete_versions, current_version, list_versions, publish, prune_versions, refuse_version_folder,
+    restore_hint, versions_dir, writer_lock,
 )
 from lexkz.common import write_json
 from lexkz.config import to_dict
 from lexkz.errors import LexkzError
+from retrieval import lexical
 
-FORMAT = "lexkz-index/1"
-
-
-# ---------------------------------------------------------------- locking
-
-
-class _WriterLock:
-    """INDEX/.lock held for the whole build/update; a second writer is refused (exit 4)."""
-
-    def __init__(self, index_dir: Path):
-        from filelock import FileLock
-
-        self.path = index_dir / LOCK_FILE
-        self.lock = FileLock(str(self.path))
-
-    def __enter__(self):
-        from filelock import Timeout
-
-        try:
-            self.lock.acquire(timeout=0)
-        except Timeout:
-            raise LexkzError(
-                f"another lexkz process is writing the index (lock {self.path} is held): wait for that build/update "
-                f"to finish and run this one again", 4) from None
-        return self
-
-    def __exit__(self, *exc):
-        self.lock.release()
+FORMAT = "lexkz-index/2"  # /2: FTS5 lexical table in articles.sqlite, file hashes in the manifest
 
 
 # ---------------------------------------------------------------- pieces
@@ -143,21 +133,60 @@ def _counts(snapshot: CorpusSnapshot, n_passages: int) -> dict:
 
 
 def _tmp_version_dir(index_dir: Path, version: int) -> Path:
-    """A fresh temporary folder for the next version. Called under the writer lock, so any other
-    `.tmp-*` folder is left over from a killed writer and is removed."""
-    for stale in versions_dir(index_dir).glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    """A fresh temporary folder for the next version (under the writer lock)."""
     d = versions_dir(index_dir) / f".tmp-{version}-{os.getpid()}"
     d.mkdir(parents=True)
     return d
+
+
+def removal_problems(old_ids, new_ids, share: float) -> list[str]:
+    """Per act and language, removals above `share` of its articles: ["CODE (kaz): 320 of 320 articles", ...]."""
+    totals: Counter = Counter()
+    gone: Counter = Counter()
+    for aid in old_ids:
+        code, _, lang = aid.rsplit("/", 2)
+        totals[code, lang] += 1
+        if aid not in new_ids:
+            gone[code, lang] += 1
+    return [f"{code} ({lang}): {gone[code, lang]} of {totals[code, lang]} articles"
+            for code, lang in sorted(gone) if gone[code, lang] > share * totals[code, lang]]
+
+
+def _refuse_mass_removal(old_ids, new_ids, share: float, corpus_dir) -> None:
+    problems = removal_problems(old_ids, new_ids, share)
+    if problems:
+        raise LexkzError(
+            f"refused: this update would remove {'; '.join(problems)}, more than max_removed_share={share:g} of an "
+            f"act's articles in one language. That usually means a damaged source (an emptied or truncated rus.md/kaz.md, "
+            f"article headings that no longer parse, a deleted act folder, a changed `code` in meta.yaml). Check the "
+            f"corpus at {corpus_dir}; if the removals are intended, run the update again with --allow-removals", 4)
+
+
+def _refuse_nonfinite(pids, vectors, article_of: dict[int, str], what: str) -> None:
+    bad = nonfinite_rows(vectors)
+    if len(bad):
+        arts = sorted({article_of.get(int(pids[i]), f"passage {int(pids[i])}") for i in bad})
+        raise LexkzError(f"{what} NaN or inf values in {len(bad)} vectors, of articles {', '.join(arts[:10])}"
+                         f"{' …' if len(arts) > 10 else ''}: nothing was written", 3)
+
+
+def _prepare_writer(index_dir: Path) -> tuple[int | None, list[str]]:
+    """Under the writer lock: the live version (None: none yet) and what a killed writer left, removed."""
+    live = current_version(index_dir)  # a damaged CURRENT: exit 3 with the versions on disk
+    done = complete_versions(index_dir)
+    if done and live not in done:
+        why = f"no CURRENT file" if live is None else f"CURRENT names version {live}, which is not on disk"
+        raise LexkzError(f"{index_dir} has {why}, but complete versions exist; refusing to write a new version beside "
+                         f"them: {restore_hint(index_dir)}, then build or update again", 4)
+    return live, clean_stale(index_dir)
 
 
 # ---------------------------------------------------------------- the core
 
 
 def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, embedder, previous: Index | None,
-                   progress: bool) -> dict:
-    """Write the next version for `snapshot` (reusing `previous`'s vectors where possible), switch to it."""
+                   live: int | None, progress: bool) -> dict:
+    """Write the next version for `snapshot` (reusing `previous`'s vectors and store rows), switch to it."""
     t0 = time.perf_counter()
     version = max(list_versions(index_dir) + [0]) + 1
     prev_rows: dict[str, tuple[int, str]] = {}
@@ -172,8 +201,10 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
     articles = sorted(snapshot.articles, key=lambda a: (a.act_code, a.lang, a.position))
     new_ids = {a.id for a in articles}
     rows: list[tuple[int, Article]] = []
-    passages: list[tuple[int, int, int, str]] = []  # pid, article_rowid, chunk_no, text
-    to_embed: list[tuple[int, str, str, int]] = []  # pid, text, lang, chunk_no
+    passages: list[tuple[int, int, int, str]] = []  # every passage: pid, article_rowid, chunk_no, text
+    fresh: list[tuple[int, int, int, str]] = []  # the new ones among them
+    to_embed: list[tuple[int, str, int]] = []  # pid, text, chunk_no
+    article_of: dict[int, str] = {}  # pid -> article id, for error messages
     dropped: list[int] = []
     reembedded_articles: list[str] = []
     for art in articles:
@@ -181,9 +212,10 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         if art.id in prev_rows:
             rowid = prev_rows[art.id][0]
             old = prev_passages.get(rowid, [])
-            if [t for _, t in old] == texts:  # same passages: keep their ids and vectors
+            if [t for _, t in old] == texts:  # same passages: keep their ids, vectors and FTS rows
                 rows.append((rowid, art))
                 passages.extend((pid, rowid, no, t) for no, (pid, t) in enumerate(old))
+                article_of.update((pid, art.id) for pid, _ in old)
                 continue
             dropped.extend(pid for pid, _ in old)
         else:
@@ -193,7 +225,9 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         for no, t in enumerate(texts):
             pid, next_pid = next_pid, next_pid + 1
             passages.append((pid, rowid, no, t))
-            to_embed.append((pid, t, art.lang, no))
+            fresh.append((pid, rowid, no, t))
+            to_embed.append((pid, t, no))
+            article_of[pid] = art.id
     for aid, (rowid, _) in prev_rows.items():
         if aid not in new_ids:
             dropped.extend(pid for pid, _ in prev_passages.get(rowid, []))
@@ -202,40 +236,37 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
     tmp = _tmp_version_dir(index_dir, version)
     try:
         t_embed = time.perf_counter()
-        dense_rows = [(pid, dense_passage_text(t, cfg.dense_strip_footnotes)) for pid, t, _, no in to_embed
+        dense_rows = [(pid, dense_passage_text(t, cfg.dense_strip_footnotes)) for pid, t, no in to_embed
                       if not cfg.dense_max_passages or no < cfg.dense_max_passages]
         vecs = _embed(embedder, [t for _, t in dense_rows], cfg.batch_size, progress,
                       "embedding" if previous is None else "re-embedding")
         embed_s = time.perf_counter() - t_embed
-        new_pids = np.array([p for p, *_ in to_embed], dtype=np.int64)
         dense_pids = np.array([p for p, _ in dense_rows], dtype=np.int64)
+        _refuse_nonfinite(dense_pids, vecs, article_of, f"the embedder {getattr(embedder, 'name', cfg.embedding)} returned")
 
         if previous is not None:
-            lexical, dense = previous.lexical, previous.dense  # loaded from the old files; the old files stay as they are
+            dense = previous.dense  # loaded from the old file (hash checked); that file stays as it is
             if dropped:
-                lexical.remove(dropped)
                 dense.remove(np.array(dropped, dtype=np.int64))
+            kept = dense.ids()
+            _refuse_nonfinite(kept, dense.get_vectors(kept), article_of,
+                              f"the live version {previous.version} is damaged: its dense index holds")
             dense_kind = previous.manifest["dense"]["kind"]
         else:
-            from retrieval.lexical import Bm25Lexical
-
-            lexical = Bm25Lexical()
             dense_kind = _dense_kind(cfg, len(passages))
             dense = _new_dense(embedder.dim, dense_kind, cfg)
-        if len(new_pids):
-            lexical.add(new_pids.tolist(), [t for _, t, _, _ in to_embed], [lang for _, _, lang, _ in to_embed])
         if len(dense_pids):
             dense.add(dense_pids, vecs)
 
-        write_store(tmp / STORE_FILE, [a.to_dict() for a in snapshot.acts], rows, passages)
-        lexical.save(tmp / LEXICAL_FILE)
+        write_store(tmp / STORE_FILE, [a.to_dict() for a in snapshot.acts], rows, fresh,
+                    base=previous.version_dir / STORE_FILE if previous is not None else None, removed_pids=dropped)
         dense.save(tmp / DENSE_FILE)
 
         diff = _diff(previous.manifest.get("articles", {}) if previous else {}, {a.id: a for a in articles})
         manifest = {
             "format": FORMAT,
             "version": version,
-            "previous_version": previous.version if previous else current_version(index_dir),
+            "previous_version": previous.version if previous else live,
             "kind": "update" if previous else "build",
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "corpus": {"path": str(Path(snapshot.root).resolve()), "revision": snapshot.revision},
@@ -243,7 +274,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
                           "query_prefix": getattr(embedder, "query_prefix", cfg.query_prefix),
                           "passage_prefix": getattr(embedder, "passage_prefix", cfg.passage_prefix), "dim": int(embedder.dim)},
             "dense": {"kind": dense_kind, "ntotal": int(dense.ntotal)},
-            "lexical": {"ids": "passage"},
+            "lexical": {"ids": "passage", "kind": lexical.KIND, "table": lexical.TABLE, "tokenize": lexical.TOKENIZE},
             "counts": _counts(snapshot, len(passages)),
             "next_rowid": next_rowid,
             "next_pid": next_pid,
@@ -251,15 +282,14 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             "diff": {"totals": diff["totals"], "reembedded_articles": len(reembedded_articles),
                      "reembedded_passages": len(dense_rows), "removed_passages": len(dropped)},
             "warnings": snapshot.warnings,
+            "files": file_records(tmp),
             "articles": {a.id: a.sha256 for a in articles},
         }
         write_json(tmp / MANIFEST_FILE, manifest)
-        final = versions_dir(index_dir) / str(version)
-        os.replace(tmp, final)
+        publish(tmp, index_dir, version)  # fsync, rename to versions/<N>, switch CURRENT
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    switch_current(index_dir, version)
     pruned = prune_versions(index_dir, cfg.keep_versions)
     return {
         "index": str(index_dir),
@@ -294,26 +324,35 @@ def build_index(corpus_dir: str | Path, index_dir: str | Path, cfg: IndexConfig 
     """
     cfg = cfg or IndexConfig()
     index_dir = Path(index_dir)
+    refuse_version_folder(index_dir)
     snapshot = read_corpus(corpus_dir)  # bad corpus: error before anything is written
     embedder = embedder or _make_embedder(cfg)
     index_dir.mkdir(parents=True, exist_ok=True)
-    with _WriterLock(index_dir):
-        return _write_version(index_dir, snapshot, cfg, embedder, None, progress)
+    with writer_lock(index_dir):
+        live, cleaned = _prepare_writer(index_dir)
+        report = _write_version(index_dir, snapshot, cfg, embedder, None, live, progress)
+        report["cleaned"] = cleaned
+        return report
 
 
 def update_index(corpus_dir: str | Path, index_dir: str | Path, settings: dict | None = None,
-                 embedding: str | None = None, embedder=None, progress: bool = True) -> dict:
+                 embedding: str | None = None, embedder=None, progress: bool = True,
+                 allow_removals: bool = False) -> dict:
     """Bring the live index up to `corpus_dir`: re-embed only added/changed articles, drop removed ones.
 
     The index keeps the embedding model, prefixes and chunking it was built with (its stored
-    IndexConfig); `settings` may change the others (batch_size, keep_versions). Asking for
-    another model (`embedding`, or `settings["embedding"]`) or other chunking is refused with
-    how to rebuild. When nothing changed (same articles, acts and corpus revision) no new
-    version is written. `embedder` overrides the stored model's embedder (tests inject faults).
+    IndexConfig); `settings` may change the others (batch_size, keep_versions,
+    max_removed_share). Asking for another model (`embedding`, or `settings["embedding"]`) or
+    other chunking is refused with how to rebuild. When nothing changed (same articles, acts
+    and corpus revision) no new version is written. Removing more than max_removed_share of an
+    act's articles in one language is refused unless `allow_removals`. A live version whose
+    files do not match their recorded hashes is refused (exit 3). `embedder` overrides the
+    stored model's embedder (tests inject faults).
     """
     from lexkz.config import from_dict
 
     index_dir = Path(index_dir)
+    refuse_version_folder(index_dir)
     live = open_index(index_dir)  # missing index: exit 3, nothing created
     check_embedding(live.manifest, embedding or (settings or {}).get("embedding"), index_dir)
     stored = live.config
@@ -327,25 +366,32 @@ def update_index(corpus_dir: str | Path, index_dir: str | Path, settings: dict |
             f"(drop them from the config), or rebuild with `lexkz index build --corpus DIR --index {index_dir} --config TOML`", 4)
     stored = requested
     snapshot = read_corpus(corpus_dir)
-    with _WriterLock(index_dir):
+    with writer_lock(index_dir):
+        live_version, cleaned = _prepare_writer(index_dir)
         live = open_index(index_dir)  # re-open under the lock: another writer may have switched versions
+        check_hashes(live.version_dir, live.manifest)  # its store is copied forward: never copy damage
+        legacy = live.manifest.get("lexical", {}).get("kind") != lexical.KIND  # pickled BM25: add the FTS table
         new_hashes = {a.id: a.sha256 for a in snapshot.articles}
         old_acts = live.articles.acts()
         new_acts = [a.to_dict() for a in snapshot.acts]
         same_acts = [{k: a[k] for k in ("code", "title_ru", "title_kz", "status", "url")} for a in old_acts] == sorted(
             ({k: a[k] for k in ("code", "title_ru", "title_kz", "status", "url")} for a in new_acts), key=lambda a: a["code"])
         same_rev = live.manifest["corpus"]["revision"].get("id") == snapshot.revision.get("id")
-        if new_hashes == live.manifest.get("articles") and same_acts and same_rev:
+        if new_hashes == live.manifest.get("articles") and same_acts and same_rev and not legacy:
             return {"index": str(index_dir), "version": live.version, "previous_version": live.manifest.get("previous_version"),
                     "kind": "update", "up_to_date": True, "corpus_revision": snapshot.revision,
                     "embedding": live.manifest["embedding"]["model"], "counts": live.manifest["counts"], "acts": {},
                     "totals": {"added": 0, "changed": 0, "removed": 0, "unchanged": len(new_hashes)},
                     "reembedded_articles": 0, "reembedded_article_ids": [], "reembedded_passages": 0,
                     "reused_passages": live.manifest["counts"]["passages"], "removed_passages": 0,
-                    "pruned_versions": [], "warnings": snapshot.warnings, "seconds": {"total": 0.0, "embedding": 0.0}}
+                    "pruned_versions": [], "cleaned": cleaned, "warnings": snapshot.warnings,
+                    "seconds": {"total": 0.0, "embedding": 0.0}}
+        if not allow_removals:
+            _refuse_mass_removal(live.manifest.get("articles", {}), new_hashes, stored.max_removed_share, corpus_dir)
         embedder = embedder or live.embedder()
-        report = _write_version(index_dir, snapshot, stored, embedder, live, progress)
+        report = _write_version(index_dir, snapshot, stored, embedder, live, live_version, progress)
         report["up_to_date"] = False
+        report["cleaned"] = cleaned
         return report
 
 

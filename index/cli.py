@@ -1,8 +1,10 @@
-"""`lexkz index build|update|info` and `lexkz corpus sync`.
+"""`lexkz index build|update|info|verify|restore` and `lexkz corpus sync`.
 
-    lexkz index build  --corpus DIR [--index .lexkz/index] [--embedding minilm] [--config TOML]
-    lexkz index update --corpus DIR [--index .lexkz/index] [--embedding MODEL] [--json]
-    lexkz index info   [--index .lexkz/index] [--json]
+    lexkz index build   --corpus DIR [--index .lexkz/index] [--embedding minilm] [--config TOML]
+    lexkz index update  --corpus DIR [--index .lexkz/index] [--embedding MODEL] [--allow-removals] [--json]
+    lexkz index info    [--index .lexkz/index] [--json]
+    lexkz index verify  [--index .lexkz/index] [--json]        exit 3 when anything is damaged
+    lexkz index restore N [--index .lexkz/index]               make complete version N live again
     lexkz corpus sync  --dir DIR [--scope codes ...] [--url-template URL] [--config TOML]
 
 `--corpus` defaults to LEXKZ_CORPUS or ../shared/corpus when present. Settings come from the
@@ -53,7 +55,8 @@ def cmd_update(args) -> int:
     settings = dict(read_toml(args.config).get("index", {})) if args.config else {}
     if args.batch_size:
         settings["batch_size"] = args.batch_size
-    report = update_index(_corpus(args), args.index, settings, embedding=args.embedding, progress=not args.no_progress)
+    report = update_index(_corpus(args), args.index, settings, embedding=args.embedding, progress=not args.no_progress,
+                          allow_removals=args.allow_removals)
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
     return 0
 
@@ -89,6 +92,25 @@ def cmd_info(args) -> int:
     print(f"counts     {c['acts']} acts, {c['articles']} articles ({langs}), {c['passages']} passages")
     for a in info["acts"]:
         print(f"  {a['code']:14s} {a['status']:9s} {'/'.join(a['langs']):8s} {a['title_ru'] or a['title_kz']}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from index.integrity import format_verify, verify_index
+
+    report = verify_index(args.index)
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_verify(report))
+    return 0 if report["ok"] else 3
+
+
+def cmd_restore(args) -> int:
+    from index.versions import restore_version
+
+    report = restore_version(args.index, args.version)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(f"index {report['index']}: version {report['version']} is live (was {report['previous_live']})")
     return 0
 
 
@@ -132,11 +154,23 @@ def register(sub) -> None:
     u.add_argument("--batch-size", type=int, help=help_of(IndexConfig, "batch_size"))
     u.add_argument("--config", help="TOML file with an [index] section (vector-shaping settings must match the index)")
     u.add_argument("--no-progress", action="store_true", help="no progress bar")
+    u.add_argument("--allow-removals", action="store_true",
+                   help="update even when it removes more than max_removed_share ([index] config, default 0.2) "
+                        "of an act's articles in one language")
     u.set_defaults(func=cmd_update)
 
     i = isub.add_parser("info", help="show the live version: corpus revision, model, counts, acts")
     common(i, corpus=False)
     i.set_defaults(func=cmd_info)
+
+    v = isub.add_parser("verify", help="check CURRENT and every version: file hashes, counts, FTS rows, NaN vectors (exit 3 on damage)")
+    common(v, corpus=False)
+    v.set_defaults(func=cmd_verify)
+
+    r = isub.add_parser("restore", help="make an earlier complete version live again (checked first)")
+    r.add_argument("version", type=int, help="version number (a folder under INDEX/versions)")
+    common(r, corpus=False)
+    r.set_defaults(func=cmd_restore)
 
     p_corpus = sub.add_parser("corpus", help="fetch the upstream corpus")
     csub = p_corpus.add_subparsers(dest="corpus_command", required=True)

@@ -40,7 +40,14 @@ class IndexConfig:
     dense_strip_footnotes: bool = field(default=True, metadata={"help": "leave amendment footnotes (Сноска. / Ескерту.) out of the text that is embedded; BM25 and the stored text keep them"})
     dense_max_passages: int = field(default=0, metadata={"help": "embed at most this many passages of each article, from its start (0 = all); BM25 indexes every passage"})
     batch_size: int = field(default=32, metadata={"help": "passages per embedding batch"})
-    keep_versions: int = field(default=2, metadata={"help": "index versions kept on disk (the live one and the previous ones)"})
+    keep_versions: int = field(default=2, metadata={"help": "index versions kept on disk: the live one and the ones it replaced "
+                                                            "(at least 2, so the previous version is always there to restore)"})
+    max_removed_share: float = field(
+        default=0.2,
+        metadata={"help": "`index update` refuses to remove more than this share of an act's articles in one language "
+                          "(an emptied or unparsable rus.md/kaz.md, a deleted act folder) unless --allow-removals is given; "
+                          "1 turns the check off"},
+    )
     sync_url_template: str = field(
         default="https://github.com/kazakhstan-law/{scope}.git",
         metadata={"help": "git remote of one upstream scope for `lexkz corpus sync`; {scope} is replaced (tests use file://)"},
@@ -58,5 +65,7 @@ class IndexConfig:
             raise LexkzError(f"chunk_overlap={self.chunk_overlap} must be between 0 and chunk_chars/2")
         if self.dense_max_passages < 0:
             raise LexkzError(f"dense_max_passages={self.dense_max_passages} must be 0 (all) or more")
+        if not 0 <= self.max_removed_share <= 1:
+            raise LexkzError(f"max_removed_share={self.max_removed_share} must be between 0 and 1")
         if self.batch_size < 1 or self.keep_versions < 1:
             raise LexkzError("batch_size and keep_versions must be at least 1")

@@ -153,10 +153,10 @@ def _read_meta(path: Path) -> dict:
 
 def _act_from_meta(meta: dict, folder: Path, rel: str, first_titles: dict[str, str]) -> Act:
     code = meta.get("code") or meta.get("act_code")
-    if not code:
-        m = re.search(r"-(\w+)$", folder.name)
-        code = m.group(1) if m and folder.name != m.group(1) else folder.name
-    code = str(code)
+    if not isinstance(code, (str, int)) or not str(code).strip():  # never guess it: a guess silently re-codes an act
+        raise LexkzError(f"{folder / 'meta.yaml'} has no act code: add `code: <adilet document code>` "
+                         f"(e.g. `code: K1500000414`) to it, or remove the act folder")
+    code = str(code).strip()
     title = meta.get("title")
     title_ru = meta.get("title_ru") or (title.get("rus") if isinstance(title, dict) else title if isinstance(title, str) else None)
     title_kz = meta.get("title_kz") or (title.get("kaz") if isinstance(title, dict) else None)

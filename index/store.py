@@ -1,21 +1,26 @@
-"""The index on disk: versioned folders, the SQLite article store, and `open_index`.
+"""The index on disk: the SQLite article store (with its FTS5 lexical table) and `open_index`.
 
     INDEX/
-      CURRENT               the live version number (replaced atomically)
-      versions/<N>/         articles.sqlite  lexical.pkl  dense.faiss  manifest.json
-      .lock                 held by a writer (build/update)
+      CURRENT               the live version number (replaced atomically; see index/versions.py)
+      versions/<N>/         articles.sqlite  dense.faiss  dense.faiss.json  manifest.json
+      .lock                 held by a writer (build/update/restore)
 
-A version folder is written under a temporary name and renamed into place before CURRENT
-switches to it, so a reader only ever sees complete versions; the previous version is kept.
+`articles.sqlite` has the tables `acts`, `articles` (rowid = article row id), `passages`
+(pid = the id FAISS and the FTS table use; `article_rowid` maps it back) and the FTS5 table
+`passages_fts` (retrieval/lexical.py). A version's store is written in ONE transaction:
+article rows, passages and FTS rows change together or not at all. The manifest records
+the size and sha256 of every store file (index/integrity.py): sizes are checked on open,
+the dense file's hash when it is loaded.
 
-`articles.sqlite` has three tables: `acts`, `articles` (rowid = article row id) and
-`passages` (pid = the id used by FAISS and BM25; `article_rowid` maps it back).
+Versions written by older lexkz hold a pickled BM25 (`lexical.pkl`) instead of the FTS
+table. It is never opened: their lexical search raises a LexkzError (exit 3) that says to
+run `lexkz index update`, which writes a new version with the FTS table filled from the
+stored passages (the vectors are kept).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from dataclasses import dataclass, field
@@ -24,34 +29,38 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from index.article import Article
+from index.chunking import article_heading
 from index.config import LEGACY_SHAPING, SHAPING_FIELDS, IndexConfig
+from index.integrity import (  # noqa: F401 (re-exported names)
+    DENSE_FILE, DENSE_META_FILE, LEGACY_LEXICAL_FILE, STORE_FILE, check_hashes, check_sizes,
+)
+from index.versions import (  # noqa: F401 (re-exported names)
+    CURRENT_FILE, LOCK_FILE, MANIFEST_FILE, current_version, is_version_folder, list_versions, prune_versions,
+    read_manifest, restore_hint, switch_current, versions_dir,
+)
 from lexkz.errors import LexkzError
+from retrieval import lexical
 
 DEFAULT_INDEX_DIR = ".lexkz/index"  # where every command looks when --index is not given
-STORE_FILE = "articles.sqlite"
-LEXICAL_FILE = "lexical.pkl"
-DENSE_FILE = "dense.faiss"
-MANIFEST_FILE = "manifest.json"
-CURRENT_FILE = "CURRENT"
-LOCK_FILE = ".lock"
 
-_SCHEMA = """
-CREATE TABLE acts (
+_SCHEMA = [
+    """CREATE TABLE acts (
   code TEXT PRIMARY KEY, title_ru TEXT, title_kz TEXT, act_type TEXT, status TEXT NOT NULL,
   status_text TEXT, url TEXT, url_kaz TEXT, folder TEXT, langs TEXT
-);
-CREATE TABLE articles (
+)""",
+    """CREATE TABLE articles (
   rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, act_code TEXT NOT NULL, act_title TEXT,
   number TEXT NOT NULL, title TEXT, text TEXT NOT NULL, lang TEXT NOT NULL, url TEXT, status TEXT NOT NULL,
   sha256 TEXT NOT NULL, position INTEGER, source TEXT
-);
-CREATE INDEX articles_act ON articles (act_code, number, lang);
-CREATE TABLE passages (
+)""",
+    "CREATE INDEX articles_act ON articles (act_code, number, lang)",
+    """CREATE TABLE passages (
   pid INTEGER PRIMARY KEY, article_rowid INTEGER NOT NULL REFERENCES articles (rowid),
   chunk_no INTEGER NOT NULL, text TEXT NOT NULL
-);
-CREATE INDEX passages_article ON passages (article_rowid);
-"""
+)""",
+    "CREATE INDEX passages_article ON passages (article_rowid)",
+    lexical.SCHEMA,
+]
 
 _ARTICLE_COLS = "id, act_code, act_title, number, title, text, lang, url, status, sha256, position, source"
 
@@ -71,12 +80,21 @@ class ArticleStore:
         if not self.path.is_file():
             raise LexkzError(f"article store {self.path} is missing: rebuild the index with `lexkz index build`", 3)
         self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        tables = {r[0] for r in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"acts", "articles", "passages"} <= tables:
+            raise LexkzError(f"article store {self.path} lacks the tables acts/articles/passages: it is not a lexkz "
+                             f"store; rebuild the index with `lexkz index build`", 3)
 
     def close(self) -> None:
         self._db.close()
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
-        return self._db.execute(sql, tuple(args)).fetchall()
+        try:
+            return self._db.execute(sql, tuple(args)).fetchall()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed", ...
+            raise LexkzError(f"article store {self.path} is damaged ({exc}): check the index with `lexkz index verify`, "
+                             f"make an earlier version live with `lexkz index restore N`, or rebuild it with "
+                             f"`lexkz index build`", 3) from None
 
     def get(self, article_id: str) -> Article | None:
         rows = self._rows(f"SELECT {_ARTICLE_COLS} FROM articles WHERE id = ?", [article_id])
@@ -153,74 +171,70 @@ class ArticleStore:
 
 
 def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Article]],
-                passages: list[tuple[int, int, int, str]]) -> None:
-    """Write a new articles.sqlite: acts, (rowid, Article) rows, (pid, article_rowid, chunk_no, text) rows."""
+                passages: list[tuple[int, int, int, str]], base: str | Path | None = None,
+                removed_pids: Iterable[int] = ()) -> None:
+    """Write a version's articles.sqlite in ONE transaction.
+
+    `acts`: act dicts; `articles`: every (rowid, Article) of the version; `passages`: the new
+    (pid, article_rowid, chunk_no, text) rows. Without `base` the file is new and `passages`
+    are all of them. With `base` (the previous version's store) the file starts as a copy of
+    it: `removed_pids` are deleted and `passages` added, in the passages table and in the
+    FTS table alike (an older store without the FTS table gets one for all its passages).
+    """
     path = Path(path)
     if path.exists():
         path.unlink()
-    db = sqlite3.connect(path)
+    if base is not None:
+        shutil.copyfile(base, path)
+    by_rowid = {rowid: a for rowid, a in articles}
+    removed = [int(p) for p in removed_pids]
+    db = sqlite3.connect(path, isolation_level=None)  # transactions are explicit below
     try:
-        db.executescript(_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        fill_all = False
+        if base is None:
+            for stmt in _SCHEMA:
+                db.execute(stmt)
+        elif not lexical.has_table(db):
+            db.execute(lexical.SCHEMA)
+            fill_all = True
+        db.execute("DELETE FROM acts")
         db.executemany(
             "INSERT INTO acts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(a["code"], a.get("title_ru"), a.get("title_kz"), a.get("act_type"), a["status"], a.get("status_text"),
               a.get("url"), a.get("url_kaz"), a.get("folder"), json.dumps(a.get("langs", []))) for a in acts],
         )
+        db.execute("DELETE FROM articles")
         db.executemany(
             f"INSERT INTO articles (rowid, {_ARTICLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(rowid, a.id, a.act_code, a.act_title, a.number, a.title, a.text, a.lang, a.url, a.status, a.sha256,
               a.position, a.source) for rowid, a in articles],
         )
+        db.executemany("DELETE FROM passages WHERE pid = ?", [(p,) for p in removed])
         db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?)", passages)
-        db.commit()
+        if fill_all:
+            passages = db.execute("SELECT pid, article_rowid, chunk_no, text FROM passages").fetchall()
+        else:
+            lexical.remove_rows(db, removed)
+        lexical.add_rows(db, (_fts_row(pid, by_rowid[rowid], text) for pid, rowid, _, text in passages))
+        orphans = db.execute("SELECT COUNT(*) FROM passages WHERE article_rowid NOT IN (SELECT rowid FROM articles)").fetchone()[0]
+        n_pass = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        n_fts = db.execute(f"SELECT COUNT(*) FROM {lexical.TABLE}").fetchone()[0]
+        if orphans or n_pass != n_fts:
+            raise RuntimeError(f"store write out of step: {orphans} passages without article, {n_pass} passages, {n_fts} FTS rows")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
     finally:
         db.close()
 
 
-# ---------------------------------------------------------------- versions
-
-
-def versions_dir(index_dir: str | Path) -> Path:
-    return Path(index_dir) / "versions"
-
-
-def current_version(index_dir: str | Path) -> int | None:
-    """The live version number, or None when INDEX has no CURRENT yet."""
-    f = Path(index_dir) / CURRENT_FILE
-    if not f.is_file():
-        return None
-    text = f.read_text().strip()
-    if not text.isdigit():
-        raise LexkzError(f"{f} is damaged (holds {text[:40]!r}, expected a version number): "
-                         f"write the number of a folder under {versions_dir(index_dir)} into it, or rebuild", 3)
-    return int(text)
-
-
-def list_versions(index_dir: str | Path) -> list[int]:
-    d = versions_dir(index_dir)
-    if not d.is_dir():
-        return []
-    return sorted(int(p.name) for p in d.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def switch_current(index_dir: str | Path, version: int) -> None:
-    """Point CURRENT at `version` atomically (temp file + rename)."""
-    index_dir = Path(index_dir)
-    tmp = index_dir / f"{CURRENT_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(f"{version}\n")
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / CURRENT_FILE)
-
-
-def prune_versions(index_dir: str | Path, keep: int) -> list[int]:
-    """Delete all but the newest `keep` versions (never the live one); returns the deleted ones."""
-    live = current_version(index_dir)
-    versions = list_versions(index_dir)
-    doomed = [v for v in versions[:-keep] if v != live] if keep > 0 else []
-    for v in doomed:
-        shutil.rmtree(versions_dir(index_dir) / str(v), ignore_errors=True)
-    return doomed
+def _fts_row(pid: int, art: Article, passage: str) -> tuple:
+    """The FTS row of one passage: its article's act title and heading, and the passage body
+    (the passage text without its header line)."""
+    return lexical.fts_row(pid, art.act_title, article_heading(art), passage.partition("\n")[2], art.lang)
 
 
 # ---------------------------------------------------------------- opened index
@@ -266,15 +280,24 @@ class Index:
         return ArticleStore(self.version_dir / STORE_FILE)
 
     @cached_property
-    def lexical(self):
-        from retrieval.lexical import Bm25Lexical
-
-        return Bm25Lexical.load(self.version_dir / LEXICAL_FILE)
+    def lexical(self) -> "lexical.FtsLexical":
+        if self.manifest.get("lexical", {}).get("kind") != lexical.KIND:
+            corpus = self.manifest.get("corpus", {}).get("path") or "DIR"
+            model = self.manifest.get("embedding", {}).get("model", "MODEL")
+            raise LexkzError(
+                f"the index version {self.version_dir} was written by an older lexkz: its lexical side is a pickled "
+                f"BM25 ({LEGACY_LEXICAL_FILE}), which lexkz never loads (a pickle can run code). Add the SQLite FTS5 "
+                f"table (stored passages and vectors are kept) with `lexkz index update --corpus {corpus} --index "
+                f"{self.index_dir}`, or rebuild with `lexkz index build --corpus {corpus} --index {self.index_dir} "
+                f"--embedding {model}`", 3)
+        return lexical.FtsLexical(self.version_dir / STORE_FILE)
 
     @cached_property
     def dense(self):
+        """The FAISS index, loaded after its file is checked against the recorded sha256."""
         from retrieval.dense import FaissDenseIndex
 
+        check_hashes(self.version_dir, self.manifest, names=(DENSE_FILE, DENSE_META_FILE))
         return FaissDenseIndex.load(self.version_dir / DENSE_FILE)
 
     def embedder(self):
@@ -288,32 +311,30 @@ class Index:
         check_embedding(self.manifest, requested, self.index_dir)
 
 
-def read_manifest(version_dir: Path) -> dict:
-    f = version_dir / MANIFEST_FILE
-    try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LexkzError(f"{f} is missing: the index version is incomplete; rebuild with `lexkz index build`", 3) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LexkzError(f"{f} is unreadable ({exc}): rebuild with `lexkz index build`", 3) from exc
-
-
 def open_index(index_dir: str | Path, version: int | None = None) -> Index:
-    """Open the live version of INDEX (or `version`); a version folder may be given directly."""
+    """Open the live version of INDEX (or `version`); a version folder may be given directly.
+
+    Missing or damaged versions are a LexkzError (exit 3) naming the complete versions on disk
+    and `lexkz index restore N`; store files whose size differs from the manifest's record are
+    refused (exit 3) before anything loads.
+    """
     index_dir = Path(index_dir)
     if (index_dir / MANIFEST_FILE).is_file():  # a version folder itself
-        return Index(index_dir.parent.parent, index_dir, read_manifest(index_dir))
-    hint = f"build one with `lexkz index build --corpus DIR --index {index_dir}`"
-    if not index_dir.is_dir():
-        raise LexkzError(f"no index at {index_dir} (the folder does not exist): {hint}", 3)
-    if version is None:
-        version = current_version(index_dir)
+        vdir, root = index_dir, index_dir.parent.parent
+    else:
+        if not index_dir.is_dir():
+            raise LexkzError(f"no index at {index_dir} (the folder does not exist): build one with "
+                             f"`lexkz index build --corpus DIR --index {index_dir}`", 3)
         if version is None:
-            raise LexkzError(f"no index at {index_dir} (no {CURRENT_FILE} file): {hint}", 3)
-    vdir = versions_dir(index_dir) / str(version)
-    if not vdir.is_dir():
-        raise LexkzError(f"index version {version} is missing under {versions_dir(index_dir)}: {hint}", 3)
-    return Index(index_dir, vdir, read_manifest(vdir))
+            version = current_version(index_dir)
+            if version is None:
+                raise LexkzError(f"no index at {index_dir} (no {CURRENT_FILE} file): {restore_hint(index_dir)}", 3)
+        vdir, root = versions_dir(index_dir) / str(version), index_dir
+        if not vdir.is_dir():
+            raise LexkzError(f"index version {version} is missing under {versions_dir(index_dir)}: {restore_hint(index_dir)}", 3)
+    manifest = read_manifest(vdir)
+    check_sizes(vdir, manifest)
+    return Index(root, vdir, manifest)
 
 
 def shaping_differences(stored: IndexConfig, requested: IndexConfig) -> list[str]:

@@ -1,206 +1,174 @@
-"""BM25 over a sparse inverted index, with add/remove by id (for incremental index updates).
+"""Lexical search with SQLite FTS5, inside the article store (articles.sqlite).
 
-Documents are analysed per language (retrieval.text: Russian Snowball stemming; Kazakh case
-folding, look-alike normalisation and light suffix stripping). A query is analysed for the
-`lang` asked, or for the language its letters suggest.
+Every passage is one row of the FTS5 table `passages_fts` (rowid = passage id, the same id
+FAISS uses). Its columns hold text already analysed by `retrieval.text.analyze(text, lang)`
+(Russian Snowball stems, Kazakh folding: the one home of those rules), tokens joined by
+spaces, so FTS5's tokenizer only splits at the spaces and stores the stems as they are:
 
-    lex = Bm25Lexical()
-    lex.add([1, 2], ["Трудовой договор ...", "Еңбек шарты ..."], ["rus", "kaz"])
-    lex.search("трудовые договоры", k=10, lang="rus")   # -> [(1, 3.2)]
-    lex.remove([1]); lex.save("lexical.pkl"); lex = Bm25Lexical.load("lexical.pkl")
+    act    the act title            (analysed)
+    title  the article heading      (analysed: "Статья 113. Title" -> "стат 113 titl")
+    body   the passage text         (analysed, without its header line)
+    lang   "rus" | "kaz"            (a filter: weight 0 in the score)
 
-Ids are any hashable values (the index uses integer row ids). Scores are Okapi BM25 with a
-non-negative idf: log(1 + (N - df + 0.5) / (df + 0.5)).
+A query is analysed the same way; each token becomes a quoted FTS5 string and they are
+OR-ed, so user text never reaches MATCH as syntax. A query with no tokens (only punctuation
+or emoji) finds nothing. The score is FTS5's bm25() (k1 = 1.2, b = 0.75) with the column
+weights WEIGHTS, negated so that higher is better.
+
+    lex = FtsLexical("versions/3/articles.sqlite")
+    lex.search("трудовые договоры", 10, lang="rus")      # -> [(pid, score), ...] best first
+    lex.search("...", 10, allowed=[3, 5, 8])               # only these passage ids
+
+Writes happen in the caller's transaction on the store (`add_rows`, `remove_rows`), so the
+FTS rows always change together with the article and passage rows.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-from collections import Counter
+import sqlite3
 from pathlib import Path
-from typing import Hashable, Iterable, Sequence
-
-import numpy as np
+from typing import Iterable, Sequence
 
 from lexkz.errors import LexkzError
 from retrieval.text import analyze
 
-FORMAT = "lexkz-bm25/1"
+TABLE = "passages_fts"
+KIND = "fts5"
+# Column weights of bm25(act, title, body); lang is a filter and never scores. Measured with
+# bench/bench_lexical.py on the dev questions: a heavier heading (1:1.5:1, 1:2:1, 1:4:1) or body
+# did not beat equal weights (R@10 equal or lower), so the three count alike, as in the old BM25.
+WEIGHTS = (1.0, 1.0, 1.0)
+# unicode61 splits at the spaces between the analysed tokens; '-' stays inside a token
+# ("88-1"), diacritics are kept (й, ё are distinct letters here).
+TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '-'"
+SCHEMA = f"CREATE VIRTUAL TABLE {TABLE} USING fts5(act, title, body, lang, tokenize=\"{TOKENIZE}\")"
+MAX_QUERY_TOKENS = 256  # longer questions keep their first 256 tokens
+# Query tokens found in more than this share of all passages are left out of the MATCH (unless
+# that leaves none). FTS5's idf of a token in over half of the rows is ~0 anyway; below that,
+# common tokens still widen the rows bm25() must score. See bench/bench_lexical.py.
+MAX_DF_SHARE = 0.5
 
 
-class Bm25Lexical:
-    """BM25 (k1, b) over documents in Russian and Kazakh; supports add, remove, save, load."""
+def analysed(text: str | None, lang: str) -> str:
+    """`text` as FTS5 column content: analysed tokens joined by spaces."""
+    return " ".join(analyze(text or "", lang))
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75):
-        self.k1 = float(k1)
-        self.b = float(b)
-        self._slot_of: dict[Hashable, int] = {}  # id -> slot
-        self._ids: list[Hashable | None] = []  # slot -> id (None = free)
-        self._lang: list[str | None] = []
-        self._len: list[int] = []
-        self._terms: list[dict[str, int] | None] = []  # slot -> term frequencies
-        self._postings: dict[str, dict[int, int]] = {}  # term -> {slot: tf}
-        self._free: list[int] = []
-        self._total_len = 0
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    # ---- content -------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._slot_of)
+def fts_row(pid: int, act_title: str | None, heading: str, body: str, lang: str) -> tuple:
+    """One FTS row (rowid, act, title, body, lang) of a passage."""
+    return int(pid), analysed(act_title, lang), analysed(heading, lang), analysed(body, lang), lang
 
-    def __contains__(self, doc_id: Hashable) -> bool:
-        return doc_id in self._slot_of
 
-    def ids(self) -> list[Hashable]:
-        return list(self._slot_of)
+def add_rows(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Insert `fts_row` tuples (inside the caller's transaction)."""
+    db.executemany(f"INSERT INTO {TABLE} (rowid, act, title, body, lang) VALUES (?, ?, ?, ?, ?)", rows)
 
-    def add(self, ids: Sequence[Hashable], texts: Sequence[str], langs: Sequence[str] | str | None = None) -> None:
-        """Add documents; an id already present is replaced. `langs`: one per text, one for all, or None (guess)."""
-        if isinstance(langs, str) or langs is None:
-            langs = [langs] * len(ids)
-        if not (len(ids) == len(texts) == len(langs)):
-            raise ValueError(f"add(): {len(ids)} ids, {len(texts)} texts and {len(langs)} langs must match")
-        present = [i for i in ids if i in self._slot_of]
-        if present:
-            self.remove(present)
-        for doc_id, text, lang in zip(ids, texts, langs):
-            tf = Counter(analyze(text, lang))
-            slot = self._free.pop() if self._free else len(self._ids)
-            if slot == len(self._ids):
-                self._ids.append(None); self._lang.append(None); self._len.append(0); self._terms.append(None)
-            self._ids[slot] = doc_id
-            self._lang[slot] = lang
-            self._terms[slot] = dict(tf)
-            n = sum(tf.values())
-            self._len[slot] = n
-            self._total_len += n
-            self._slot_of[doc_id] = slot
-            for term, count in tf.items():
-                self._postings.setdefault(term, {})[slot] = count
-        self._changed()
 
-    def remove(self, ids: Iterable[Hashable]) -> int:
-        """Remove documents by id (unknown ids are ignored); returns how many were removed."""
-        removed = 0
-        for doc_id in ids:
-            slot = self._slot_of.pop(doc_id, None)
-            if slot is None:
-                continue
-            for term in self._terms[slot] or {}:
-                plist = self._postings.get(term)
-                if plist is not None:
-                    plist.pop(slot, None)
-                    if not plist:
-                        del self._postings[term]
-            self._total_len -= self._len[slot]
-            self._ids[slot] = None; self._lang[slot] = None; self._terms[slot] = None; self._len[slot] = 0
-            self._free.append(slot)
-            removed += 1
-        if removed:
-            self._changed()
-        return removed
+def remove_rows(db: sqlite3.Connection, pids: Iterable[int]) -> None:
+    """Delete the rows of passage ids `pids` (inside the caller's transaction)."""
+    db.executemany(f"DELETE FROM {TABLE} WHERE rowid = ?", [(int(p),) for p in pids])
 
-    def _changed(self) -> None:
-        self._cache.clear()
-        self._arrays = None
 
-    # ---- search --------------------------------------------------------------------
-    def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        hit = self._cache.get(term)
-        if hit is None:
-            plist = self._postings.get(term)
-            if not plist:
-                return None
-            hit = (np.fromiter(plist.keys(), dtype=np.int64, count=len(plist)),
-                   np.fromiter(plist.values(), dtype=np.float32, count=len(plist)))
-            self._cache[term] = hit
-        return hit
+def has_table(db: sqlite3.Connection) -> bool:
+    return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)).fetchall())
 
-    def _doc_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._arrays is None:
-            n = len(self._ids)
-            avgdl = self._total_len / max(1, len(self._slot_of))
-            lengths = np.asarray(self._len, dtype=np.float32)
-            norm = self.k1 * (1 - self.b + self.b * lengths / max(avgdl, 1e-9))
-            rus = np.array([lang == "rus" for lang in self._lang], dtype=bool) if n else np.zeros(0, bool)
-            kaz = np.array([lang == "kaz" for lang in self._lang], dtype=bool) if n else np.zeros(0, bool)
-            self._arrays = (norm, rus, kaz)
-        return self._arrays
 
-    def search(self, query: str, k: int = 10, lang: str | None = None, allowed: Iterable[Hashable] | None = None) -> list[tuple[Hashable, float]]:
-        """Top-k (id, score) for `query`, best first; only documents with a positive score.
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
 
-        `lang` keeps documents of that language (and analyses the query for it);
-        `allowed` keeps only the given ids.
-        """
-        if not self._slot_of or k <= 0:
-            return []
-        terms = Counter(analyze(query, lang))
-        if not terms:
-            return []
-        norm, rus, kaz = self._doc_arrays()
-        n_docs = len(self._slot_of)
-        scores = np.zeros(len(self._ids), dtype=np.float32)
-        for term, qtf in terms.items():
-            arrays = self._posting_arrays(term)
-            if arrays is None:
-                continue
-            slots, tf = arrays
-            idf = np.log1p((n_docs - len(slots) + 0.5) / (len(slots) + 0.5))
-            scores[slots] += qtf * idf * tf * (self.k1 + 1) / (tf + norm[slots])
-        if lang == "rus":
-            scores[~rus] = 0
-        elif lang == "kaz":
-            scores[~kaz] = 0
-        if allowed is not None:
-            mask = np.zeros(len(scores), dtype=bool)
-            keep = [self._slot_of[i] for i in allowed if i in self._slot_of]
-            mask[keep] = True
-            scores[~mask] = 0
-        nz = np.flatnonzero(scores > 0)
-        if nz.size == 0:
-            return []
-        if nz.size > k:
-            nz = nz[np.argpartition(-scores[nz], k - 1)[:k]]
-        order = nz[np.lexsort((nz, -scores[nz]))]  # score desc, then slot (stable ties)
-        return [(self._ids[s], float(scores[s])) for s in order]
 
-    # ---- persistence ---------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        """Write atomically (temp file + rename): a failed save leaves the old file intact."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        docs = [(self._ids[s], self._lang[s], self._terms[s]) for s in range(len(self._ids)) if self._ids[s] is not None]
-        data = {"format": FORMAT, "k1": self.k1, "b": self.b, "docs": docs}
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+def match_expression(query: str, lang: str | None = None, keep=None) -> str | None:
+    """The FTS5 MATCH expression for `query` (None when it has no tokens).
 
-    @classmethod
-    def load(cls, path: str | Path) -> "Bm25Lexical":
-        path = Path(path)
-        if not path.is_file():
-            raise LexkzError(f"lexical index {path} is missing: rebuild the index with `lexkz index build`", exit_code=3)
+    Every analysed token is a quoted string (never FTS5 syntax); they are OR-ed within the
+    act, title and body columns; `lang` ("rus"/"kaz") adds a filter on the lang column.
+    `keep(tokens) -> tokens` may leave some out (common ones).
+    """
+    tokens = analyze(query or "", lang)[:MAX_QUERY_TOKENS]
+    if tokens and keep is not None:
+        tokens = keep(tokens)
+    if not tokens:
+        return None
+    expr = "{act title body} : (" + " OR ".join(_quote(t) for t in tokens) + ")"
+    if lang is not None:
+        expr = f"lang : {_quote(lang)} AND {expr}"
+    return expr
+
+
+class FtsLexical:
+    """Read-only lexical search over one articles.sqlite (safe to share between threads)."""
+
+    def __init__(self, path: str | Path, weights: Sequence[float] = WEIGHTS, max_df_share: float = MAX_DF_SHARE):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise LexkzError(f"article store {self.path} is missing: rebuild the index with `lexkz index build`", 3)
+        if len(weights) != 3:
+            raise ValueError("weights: one per column (act, title, body)")
+        self.weights = tuple(float(w) for w in weights)
+        self.max_df_share = float(max_df_share)
+        self._df: dict[str, int] | None = None
+        self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        self._len: int | None = None
         try:
-            with open(path, "rb") as fh:
-                data = pickle.load(fh)
-        except Exception as exc:
-            raise LexkzError(f"lexical index {path} is unreadable ({exc}): rebuild the index with `lexkz index build`", exit_code=3) from exc
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise LexkzError(f"{path} is not a lexkz BM25 index ({FORMAT}): rebuild the index with `lexkz index build`", exit_code=3)
-        lex = cls(data["k1"], data["b"])
-        for doc_id, lang, terms in data["docs"]:
-            slot = len(lex._ids)
-            lex._ids.append(doc_id); lex._lang.append(lang); lex._terms.append(terms)
-            n = sum(terms.values())
-            lex._len.append(n)
-            lex._total_len += n
-            lex._slot_of[doc_id] = slot
-            for term, count in terms.items():
-                lex._postings.setdefault(term, {})[slot] = count
-        return lex
+            ok = has_table(self._db)
+        except sqlite3.DatabaseError as exc:
+            raise LexkzError(f"article store {self.path} is damaged ({exc}): run `lexkz index verify`, then restore "
+                             f"an earlier version with `lexkz index restore N` or rebuild the index", 3) from None
+        if not ok:
+            raise LexkzError(f"article store {self.path} has no lexical table {TABLE}: update the index with "
+                             f"`lexkz index update` (it adds the table) or rebuild it with `lexkz index build`", 3)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        try:
+            return self._db.execute(sql, tuple(args)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise LexkzError(f"lexical search in {self.path} failed ({exc}): run `lexkz index verify`; restore an "
+                             f"earlier version with `lexkz index restore N` or rebuild the index", 3) from None
+
+    def doc_freq(self) -> dict[str, int]:
+        """{token: passages holding it}, read once from the FTS5 vocabulary (the store never changes)."""
+        if self._df is None:
+            self._rows(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, {TABLE}, 'row')")
+            self._df = dict(self._rows("SELECT term, doc FROM temp.vocab"))
+        return self._df
+
+    def _rare_enough(self, tokens: list[str]) -> list[str]:
+        if self.max_df_share >= 1:
+            return tokens
+        df, limit = self.doc_freq(), self.max_df_share * len(self)
+        kept = [t for t in tokens if df.get(t, 0) <= limit]
+        return kept or tokens
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = self._rows(f"SELECT COUNT(*) FROM {TABLE}")[0][0]
+        return self._len
+
+    def __contains__(self, pid) -> bool:
+        return bool(self._rows(f"SELECT 1 FROM {TABLE} WHERE rowid = ?", [int(pid)]))
+
+    def ids(self) -> list[int]:
+        return [r[0] for r in self._rows(f"SELECT rowid FROM {TABLE}")]
+
+    def search(self, query: str, k: int = 10, lang: str | None = None,
+               allowed: Iterable[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (passage id, score) for `query`, best first (score > 0, higher is better).
+
+        `lang` keeps passages of that language and analyses the query for it (None: the
+        query's language is guessed from its letters); `allowed` keeps only those ids.
+        """
+        if k <= 0:
+            return []
+        expr = match_expression(query, lang, keep=self._rare_enough)
+        if expr is None:
+            return []
+        w = self.weights
+        sql = (f"SELECT rowid, bm25({TABLE}, ?, ?, ?, 0.0) AS s FROM {TABLE} WHERE {TABLE} MATCH ? "
+               f"ORDER BY s, rowid")
+        if allowed is None:
+            return [(pid, -s) for pid, s in self._rows(sql + " LIMIT ?", [*w, expr, int(k)])]
+        keep = allowed if isinstance(allowed, (set, frozenset)) else {int(p) for p in allowed}
+        return [(pid, -s) for pid, s in self._rows(sql, [*w, expr]) if pid in keep][:k]

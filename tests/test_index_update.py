@@ -142,7 +142,13 @@ def test_update_reports_per_act_diff_and_reuses_vectors(tmp_path, capsys):
     keep_pid, keep_text = before.articles.passages_of(f"{LABOUR}/113/rus")[0]
     keep_vec = before.dense.get_vectors([keep_pid])[0]
     amend(root)
+    # all Kazakh articles of the labour code and 1 of 3 consumer-law articles go: over max_removed_share
     rc = main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--json", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 4 and f"{LABOUR} (kaz): 5 of 5 articles" in err and f"{CONSUMER} (rus): 1 of 3 articles" in err
+    assert "--allow-removals" in err and list_versions(ix_dir) == [1]
+    rc = main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--json", "--no-progress",
+               "--allow-removals"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["acts"] == {
@@ -235,3 +241,85 @@ def test_ivf_index_updates_like_a_rebuild(tmp_path):
     assert stored(updated) == stored(fresh)
     for q in ["сведения о цене товара", "продавец обязан сообщить", "замена товара ненадлежащего качества"]:
         assert passage_top10(updated, q) == passage_top10(fresh, q), q
+
+
+def test_emptied_act_file_is_refused_unless_allowed(tmp_path, capsys):
+    root = write_fixture_corpus(tmp_path / "c")
+    ix_dir = tmp_path / "ix"
+    build_index(root, ix_dir, CFG, progress=False)
+    (root / LABOUR / "rus.md").write_text("# Трудовой кодекс Тестовой Республики\n", encoding="utf-8")  # emptied
+    rc = main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 4 and f"{LABOUR} (rus): 5 of 5 articles" in err and "damaged source" in err and "--allow-removals" in err
+    assert list_versions(ix_dir) == [1] and open_index(ix_dir).articles.count(lang="rus") == 10
+    # a config that allows any share, or the flag, lets it through
+    toml = tmp_path / "c.toml"
+    toml.write_text("[index]\nmax_removed_share = 1.0\n")
+    assert main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--config", str(toml), "--no-progress"]) == 0
+    assert open_index(ix_dir).articles.count(lang="rus") == 5
+
+
+def test_missing_act_code_is_an_error(tmp_path, capsys):
+    root = write_fixture_corpus(tmp_path / "c")
+    ix_dir = tmp_path / "ix"
+    build_index(root, ix_dir, CFG, progress=False)
+    (root / CONSUMER / "meta.yaml").write_text("", encoding="utf-8")  # empty: used to re-code the act by folder name
+    rc = main(["index", "update", "--corpus", str(root), "--index", str(ix_dir), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{CONSUMER}/meta.yaml has no act code" in err and "code: K1500000414" in err
+    assert list_versions(ix_dir) == [1]
+
+
+class Marker:
+    """Unpickling this creates a file: proof that a pickle was loaded."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def make_legacy(version_dir: Path, marker: Path) -> None:
+    """Turn a version into one written by an older lexkz: pickled BM25, no FTS table, no file hashes."""
+    import pickle
+    import sqlite3
+
+    db = sqlite3.connect(version_dir / "articles.sqlite")
+    db.execute("DROP TABLE passages_fts")
+    db.commit()
+    db.close()
+    (version_dir / "lexical.pkl").write_bytes(pickle.dumps({"format": "lexkz-bm25/1", "docs": Marker(marker)}))
+    m = json.loads((version_dir / "manifest.json").read_text())
+    m["format"], m["lexical"] = "lexkz-index/1", {"ids": "passage"}
+    del m["files"]
+    (version_dir / "manifest.json").write_text(json.dumps(m))
+
+
+def test_old_index_with_pickle_is_never_unpickled_and_update_adds_fts(tmp_path, fixture_corpus, capsys):
+    from retrieval.hybrid import HybridRetriever
+
+    ix_dir, marker = tmp_path / "ix", tmp_path / "UNPICKLED"
+    build_index(fixture_corpus, ix_dir, CFG, progress=False)
+    make_legacy(ix_dir / "versions" / "1", marker)
+    ix = open_index(ix_dir)
+    with pytest.raises(Exception) as e:
+        ix.lexical  # noqa: B018
+    assert e.value.exit_code == 3 and "never loads" in str(e.value)
+    assert f"lexkz index update --corpus {fixture_corpus.resolve()} --index {ix_dir}" in str(e.value)
+    rc = main(["search", "замена товара", "--index", str(ix_dir), "--mode", "lexical"])
+    assert rc == 3 and "pickled BM25" in capsys.readouterr().err
+    assert HybridRetriever(ix_dir).retrieve("замена товара ненадлежащего качества", mode="dense")  # dense still works
+    assert main(["index", "verify", "--index", str(ix_dir)]) == 3
+    assert "pickled BM25" in capsys.readouterr().out
+    # the update (no corpus change) writes a version with the FTS table from the stored passages
+    counter = CountingEmbedder("hashing:256")
+    report = update_index(fixture_corpus, ix_dir, embedder=counter, progress=False)
+    assert report["version"] == 2 and report["reembedded_passages"] == 0 and counter.texts == []
+    assert not (ix_dir / "versions" / "2" / "lexical.pkl").exists()
+    build_index(fixture_corpus, tmp_path / "fresh", CFG, progress=False)
+    upgraded, fresh = open_index(ix_dir), open_index(tmp_path / "fresh")
+    for q in ["замена товара ненадлежащего качества", "еңбек демалысы", "трудовой договор", "суверенитет"]:
+        assert passage_top10(upgraded, q) == passage_top10(fresh, q), q
+    assert main(["index", "verify", "--index", str(ix_dir)]) == 0
+    assert not marker.exists()  # nothing was ever unpickled
