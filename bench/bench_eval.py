@@ -87,7 +87,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from eval.config import EvalConfig
+    from retrieval.config import RetrievalConfig
+from eval.config import EvalConfig
     from lexkz.tiny import is_tiny_random
 
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
@@ -118,7 +119,7 @@ def main() -> int:
             build_index(corpus, index, IndexConfig(embedding="hashing"), progress=False)
             print(f"index of {corpus} built in {time.perf_counter() - t0:.1f}s (hashing embedder)")
         qa = args.qa or str(made_up_questions(Path(index), args.questions, tmp / "questions.jsonl"))
-        base_cfg = EvalConfig(questions=[qa], index_dir=index, model=model, adapter=adapter or "", k=args.k,
+        base_cfg = EvalConfig(questions=[qa], index_dir=index, model=model, adapter=adapter or "", retrieval=RetrievalConfig(k=args.k),
                               limit=args.questions, max_new_tokens=args.max_new_tokens, context_chars=args.context_chars,
                               control_set="", report=False, device="cpu" if not torch.cuda.is_available() else "auto",
                               filter_to_index=bool(args.qa))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retrieval.config import RetrievalConfig
+
 CONDITIONS = ("base", "ft", "rag", "ft_rag", "extractive")
 # condition -> (graph mode, uses the adapter, generator backend)
 CONDITION_SPECS = {
@@ -31,7 +33,7 @@ class EvalConfig:
     index_dir: str = field(default=".lexkz/index", metadata={"help": "index directory (lexkz index build) for rag, ft_rag and extractive"})
     model: str = field(default="Qwen/Qwen3-8B", metadata={"help": "base model: hub id or local path"})
     adapter: str = field(default="", metadata={"help": "LoRA adapter directory for ft and ft_rag (lexkz finetune train)"})
-    k: int = field(default=5, metadata={"help": "articles retrieved per question"})
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig, metadata={"section": "retrieval", "help": "the [retrieval] settings (k, fusion weights, ...) of the same TOML file, as `lexkz ask` reads them"})
     context_chars: int = field(default=4000, metadata={"help": "maximum characters of one retrieved article in the prompt (rag, ft_rag)"})
     batch_size: int = field(default=8, metadata={"help": "questions per batched generate call"})
     max_new_tokens: int = field(default=256, metadata={"help": "maximum generated tokens per answer"})

@@ -130,7 +130,7 @@ def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: lis
     }
     m.update(M.citation_scores([(c.get("act_code"), c.get("number")) for c in citations], gold,
                                [bool(c.get("invented")) for c in citations]))
-    m["recall_at_k"] = M.recall_at_k(retrieved, gold, cfg.k) if rag else None
+    m["recall_at_k"] = M.recall_at_k(retrieved, gold, cfg.retrieval.k) if rag else None
     m["mrr"] = M.reciprocal_rank(retrieved, gold) if rag else None
     return m
 
@@ -200,7 +200,7 @@ def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, s
     mode = CONDITION_SPECS[condition][0]
     states = answer_batch([it.question for it in items], [it.lang for it in items], mode=mode,
                           retriever=retriever if mode == "rag" else None, generator=generator,
-                          store=store, k=cfg.k, config=gen_cfg)
+                          store=store, config=gen_cfg)
     out = []
     for state in states:
         gen = state.get("generation") or {}
@@ -212,7 +212,7 @@ def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, s
              "status": c.get("status"), "invented": c.get("status") == "invented"}
             for c in state.get("citations") or []
         ]
-        retrieved = _pairs(state.get("retrieved") or state.get("hits") or [])
+        retrieved = _pairs(state.get("retrieved") or [])
         out.append({"answer": state.get("answer") or "", "citations": citations, "retrieved": retrieved,
                     "prompt_id": state.get("prompt_id"),
                     "gen": {"seconds": gen.get("seconds"), "prompt_tokens": gen.get("prompt_tokens"),
@@ -297,7 +297,7 @@ def _resume_key(cfg: EvalConfig, info: dict, record: dict) -> dict:
         "questions": info["fingerprint"], "control": (info["control"] or {}).get("fingerprint"),
         "model": cfg.model, "adapter_hash": record["adapter_hash"],
         "index_manifest_sha256": (record["index"] or {}).get("manifest_sha256"),
-        "k": cfg.k, "batch_size": cfg.batch_size, "decoding": record["decoding"], "stem": cfg.stem,
+        "retrieval": to_dict(cfg.retrieval), "batch_size": cfg.batch_size, "decoding": record["decoding"], "stem": cfg.stem,
         "semantic_model": cfg.semantic_model, "semantic_mode": cfg.semantic_mode, "context_chars": cfg.context_chars,
     }
 
@@ -325,7 +325,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
     unknown = [c for c in cfg.conditions if c not in CONDITIONS]
     if unknown or not cfg.conditions:
         raise LexkzError(f"unknown or no condition(s) {unknown or cfg.conditions}: choose from {', '.join(CONDITIONS)}")
-    if cfg.batch_size < 1 or cfg.k < 1:
+    if cfg.batch_size < 1:
         raise LexkzError("batch_size and k must be at least 1")
     needs_adapter = any(CONDITION_SPECS[c][1] for c in cfg.conditions)
     if needs_adapter and not cfg.adapter:
@@ -374,7 +374,11 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
     if record_path.is_file() and _done_keys(rows_path):
         old = json.loads(record_path.read_text(encoding="utf-8"))
         if old.get("resume_key") != record["resume_key"]:
-            changed = sorted(k for k in record["resume_key"] if (old.get("resume_key") or {}).get(k) != record["resume_key"][k])
+            before = old.get("resume_key") or {}
+            changed = sorted(f"{k}.{sub}" if isinstance(v, dict) and isinstance(before.get(k), dict) else k
+                             for k, v in record["resume_key"].items() if before.get(k) != v
+                             for sub in ([s for s in v if before[k].get(s) != v[s]] if isinstance(v, dict)
+                                         and isinstance(before.get(k), dict) else [None]))
             raise LexkzError(f"{out} holds an eval run with different settings ({', '.join(changed)}); "
                              "resume it with its own config, or pass a new --output-dir", 4)
         record["started_at"] = old.get("started_at")
@@ -396,7 +400,7 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
     if any(CONDITION_SPECS[c][0] == "rag" for c in cfg.conditions):
         from retrieval.hybrid import HybridRetriever
 
-        retriever = HybridRetriever(index)
+        retriever = HybridRetriever(index, cfg.retrieval)
     semantic = SemanticScorer(cfg.semantic_model, cfg.semantic_mode) if cfg.semantic_model else None
     store = index.articles if index is not None else None
     bar = tqdm(total=total, initial=len(done), desc="eval", unit="answer", disable=not progress)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lexkz.config import load_stage
+from retrieval.config import RetrievalConfig
 from lexkz.errors import LexkzError
 
 ATTENTION_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -118,7 +119,8 @@ class SFTDataConfig:
     templates: list = field(default_factory=lambda: ["establishes", "which_article", "quote"], metadata={"help": "corpus-derived templates to use"})
     langs: list = field(default_factory=lambda: ["rus", "kaz"], metadata={"help": "languages kept"})
     mode: str = field(default="closed_book", metadata={"help": "'closed_book' (question -> answer) or 'rag' (RAFT: question + k retrieved articles -> answer citing the gold one)"})
-    k: int = field(default=4, metadata={"help": "rag: articles in each context (inference retrieves [retrieval] k; fewer here keeps examples short)"})
+    k: int = field(default=4, metadata={"help": "rag: articles in each RAFT training context (gold + distractors); the retriever finding them uses the [retrieval] section"})
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig, metadata={"section": "retrieval", "help": "the [retrieval] settings of the same TOML file (fusion weights, query cap, ...), as `lexkz ask` reads them"})
     p_gold: float = field(default=0.8, metadata={"help": "rag: probability that the gold article is among the k passages"})
     absent_gold: str = field(default="abstain", metadata={"help": "rag, gold left out: 'abstain' (answer says the articles do not answer) or 'keep' (original RAFT: same answer)"})
     context_chars: int = field(default=4000, metadata={"help": "rag: characters of each article shown in the context (keep equal to [generation] context_chars, so training and inference prompts match)"})

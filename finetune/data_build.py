@@ -259,7 +259,7 @@ def build_dataset(cfg: SFTDataConfig, retriever=None) -> dict:
     if cfg.mode == "rag" and retriever is None:
         from retrieval.hybrid import HybridRetriever
 
-        retriever = HybridRetriever(index)
+        retriever = HybridRetriever(index, cfg.retrieval)
     train, no_gold_train = make_examples(train_items, cfg, rng, store, retriever, "rag train")
     eval_, no_gold_eval = make_examples(eval_items, cfg, rng, store, retriever, "rag eval")
     if not train:
@@ -291,7 +291,7 @@ def build_dataset(cfg: SFTDataConfig, retriever=None) -> dict:
     if cfg.mode == "rag":
         with_gold = [e for e in train + eval_ if e["gold_article_id"]]
         card["rag"] = {
-            "k": cfg.k, "p_gold": cfg.p_gold, "absent_gold": cfg.absent_gold, "context_chars": cfg.context_chars,
+            "k": cfg.k, "retrieval": to_dict(cfg.retrieval), "p_gold": cfg.p_gold, "absent_gold": cfg.absent_gold, "context_chars": cfg.context_chars,
             "gold_rate_observed": sum(e["gold_in_context"] for e in with_gold) / len(with_gold) if with_gold else None,
             "dropped_without_gold": {"train": no_gold_train, "eval": no_gold_eval},
         }

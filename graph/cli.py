@@ -24,9 +24,8 @@ import sys
 from graph.ask import ask, make_context
 from index.store import DEFAULT_INDEX_DIR
 from graph.config import GenerationConfig
-from lexkz.config import help_of, load_stage
-
-DEFAULT_K = 5
+from lexkz.config import add_field_flags, field_overrides, load_stage
+from retrieval.config import RetrievalConfig
 
 STATUS_LABELS = {
     "rus": {"supported": "в найденном контексте", "in_corpus_not_retrieved": "есть в корпусе, не найдена поиском",
@@ -47,19 +46,13 @@ def register(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("question", help="the question, in Russian or Kazakh")
     p.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
-    p.add_argument("--generator", choices=["hf", "extractive", "openai", "auto"], default=None,
-                   help=help_of(GenerationConfig, "backend"))
-    p.add_argument("--model", default=None, help=help_of(GenerationConfig, "model"))
-    p.add_argument("--adapter", default=None, help=help_of(GenerationConfig, "adapter"))
-    p.add_argument("--k", "-k", type=int, default=None, help=f"articles retrieved into the context (default: k of [retrieval] in --config, else {DEFAULT_K})")
+    add_field_flags(p, GenerationConfig, {"backend": ("--generator",), "model": None, "adapter": None,
+                                          "max_new_tokens": None, "temperature": None, "seed": None,
+                                          "base_url": None, "device": None})
+    add_field_flags(p, RetrievalConfig, {"k": ("--k", "-k")})
     p.add_argument("--mode", choices=["rag", "closed_book"], default="rag", help="rag (retrieve first) or closed_book")
     p.add_argument("--lang", default=None, help="question language rus (ru) or kaz (kk); detected when omitted")
     p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="retrieve only from these acts (adilet codes)")
-    p.add_argument("--max-new-tokens", type=int, default=None, help=help_of(GenerationConfig, "max_new_tokens"))
-    p.add_argument("--temperature", type=float, default=None, help=help_of(GenerationConfig, "temperature"))
-    p.add_argument("--seed", type=int, default=None, help=help_of(GenerationConfig, "seed"))
-    p.add_argument("--base-url", default=None, help=help_of(GenerationConfig, "base_url"))
-    p.add_argument("--device", default=None, help=help_of(GenerationConfig, "device"))
     p.add_argument("--config", default=None, help="TOML file with [generation] and [retrieval] sections")
     p.add_argument("--json", action="store_true", help="print the whole final state as JSON")
     p.add_argument("--stream", action="store_true", help="print node events to stderr as the graph runs")
@@ -67,23 +60,14 @@ def register(subparsers) -> None:
 
 
 def cmd_ask(args) -> int:
-    from retrieval.config import RetrievalConfig
-
-    cfg = load_stage(GenerationConfig, args.config, "generation", {
-        "backend": args.generator, "model": args.model, "adapter": args.adapter,
-        "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed,
-        "base_url": args.base_url, "device": args.device})
-    rcfg = load_stage(RetrievalConfig, args.config, "retrieval", {})
-    from lexkz.config import read_toml
-
-    k_in_config = args.config is not None and "k" in read_toml(args.config).get("retrieval", {})
-    k = args.k if args.k is not None else (rcfg.k if k_in_config else DEFAULT_K)
+    cfg = load_stage(GenerationConfig, args.config, "generation", field_overrides(args, GenerationConfig))
+    rcfg = load_stage(RetrievalConfig, args.config, "retrieval", field_overrides(args, RetrievalConfig))
     from graph.nodes import initial_state
 
-    initial_state(args.question, args.lang, args.mode, k, None, cfg)  # bad input fails before loading anything
+    initial_state(args.question, args.lang, args.mode, rcfg.k, None, cfg)  # bad input fails before loading anything
     ctx = make_context(args.index, cfg, args.mode, retrieval_cfg=rcfg)
     on_update = print_event if args.stream else None
-    final = ask(args.question, lang=args.lang, mode=args.mode, k=k,
+    final = ask(args.question, lang=args.lang, mode=args.mode, k=rcfg.k,
                 filters={"act_codes": args.act} if args.act else None, context=ctx, on_update=on_update)
     if args.json:
         print(json.dumps(final, ensure_ascii=False, indent=2, default=float))

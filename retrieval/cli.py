@@ -22,10 +22,10 @@ import argparse
 import json
 import textwrap
 
-from lexkz.config import help_of, load_stage
+from lexkz.config import add_field_flags, field_overrides, load_stage
 from lexkz.errors import LexkzError
 from index.store import DEFAULT_INDEX_DIR
-from retrieval.config import MODES, RetrievalConfig
+from retrieval.config import RetrievalConfig
 
 
 
@@ -35,12 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("query", nargs="?", default=None, help="the question or keywords")
     p.add_argument("--queries", default=None, metavar="FILE.jsonl", help="answer every question of a JSONL file (one JSON line out each)")
     p.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
-    p.add_argument("-k", "--k", type=int, default=None, help=help_of(RetrievalConfig, "k"))
+    add_field_flags(p, RetrievalConfig, {"k": ("-k", "--k"), "mode": None, "include_repealed": None, "reranker": None})
     p.add_argument("--lang", default=None, help="only articles in this language: rus (ru) or kaz (kk)")
     p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="only articles of these acts (adilet codes)")
-    p.add_argument("--include-repealed", action="store_true", default=None, help=help_of(RetrievalConfig, "include_repealed"))
-    p.add_argument("--mode", choices=MODES, default=None, help=help_of(RetrievalConfig, "mode"))
-    p.add_argument("--reranker", default=None, help=help_of(RetrievalConfig, "reranker"))
     p.add_argument("--config", default=None, help="TOML file with a [retrieval] section")
     p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
     p.add_argument("--with-text", action="store_true", help="with --json: include each article's full text")
@@ -52,8 +49,7 @@ def cmd_search(args) -> int:
 
     if (args.query is None) == (args.queries is None):
         raise LexkzError("give either a query or --queries FILE.jsonl, e.g. lexkz search \"трудовой договор\"")
-    cfg = load_stage(RetrievalConfig, args.config, "retrieval",
-                     {"k": args.k, "mode": args.mode, "include_repealed": args.include_repealed, "reranker": args.reranker})
+    cfg = load_stage(RetrievalConfig, args.config, "retrieval", field_overrides(args, RetrievalConfig))
     retriever = HybridRetriever(args.index, cfg)
     if args.queries is not None:
         return _search_many(retriever, args)

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from retrieval.config import RetrievalConfig
 from eval.config import CONDITIONS, EvalConfig
 from eval.run import run_eval
 from lexkz.tiny import train_tiny_adapter, varied_copy
@@ -35,7 +36,7 @@ def corpus_setup(shared_corpus, tiny_model_dir, tmp_path_factory):
     model = varied_copy(tiny_model_dir, root / "model")  # answers vary, so equality checks mean something
     adapter, _ = train_tiny_adapter(model, root / "adapter")
     cfg = EvalConfig(questions=[str(qa)], index_dir=str(root / "index"), model=str(model),
-                     adapter=str(adapter), conditions=list(CONDITIONS), limit=4, batch_size=2, k=3,
+                     adapter=str(adapter), conditions=list(CONDITIONS), limit=4, batch_size=2, retrieval=RetrievalConfig(k=3),
                      max_new_tokens=8, context_chars=400, control_limit=4, bootstrap_resamples=200)
     return root, cfg
 

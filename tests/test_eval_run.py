@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from retrieval.config import RetrievalConfig
 from eval.config import EvalConfig
 from eval.run import run_eval
 from lexkz.errors import LexkzError
@@ -47,7 +48,7 @@ def questions_file(tmp_path_factory):
 
 def _cfg(tiny_model_dir, fixture_index, questions_file, out, **kw) -> EvalConfig:
     base = EvalConfig(questions=[str(questions_file)], index_dir=str(fixture_index), model=str(tiny_model_dir),
-                      conditions=["rag", "extractive"], k=3, batch_size=2, max_new_tokens=8, control_set="",
+                      conditions=["rag", "extractive"], retrieval=RetrievalConfig(k=3), batch_size=2, max_new_tokens=8, control_set="",
                       output_dir=str(out), bootstrap_resamples=200)
     return replace(base, **kw)
 
@@ -83,7 +84,7 @@ def test_small_ablation_writes_rows_record_and_report(tiny_model_dir, fixture_in
     assert record["index"]["version"] == 1 and len(record["index"]["manifest_sha256"]) == 64
     assert record["decoding"] == {"do_sample": False, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 8, "seed": 0}
     assert record["prompt_ids"]["rag"] == {"kaz": "rag_kaz_v1", "rus": "rag_rus_v1"}
-    assert record["libraries"]["torch"] and record["config"]["k"] == 3
+    assert record["libraries"]["torch"] and record["config"]["retrieval"]["k"] == 3
     assert record["questions"]["n"] == 3 and record["git"]["commit"]
 
     report = out / "report"
@@ -141,7 +142,7 @@ def test_resume_with_other_settings_is_refused(tiny_model_dir, fixture_index, qu
     run_eval(cfg, progress=False)
     before = (tmp_path / "run" / "rows.jsonl").read_bytes()
     with pytest.raises(LexkzError, match="different settings.*k") as exc:
-        run_eval(replace(cfg, k=2), progress=False)
+        run_eval(replace(cfg, retrieval=RetrievalConfig(k=2)), progress=False)
     assert exc.value.exit_code == 4
     assert (tmp_path / "run" / "rows.jsonl").read_bytes() == before  # nothing damaged
 
@@ -205,3 +206,43 @@ def test_shared_base_weights_give_the_same_rows_as_two_loads(varied_model_dir, f
     assert _stable(_rows(one)) == _stable(_rows(two))
     by = {(r["condition"], r["id"]): r["answer"] for r in _rows(one)}
     assert any(by[("base", q["id"])] != by[("ft", q["id"])] for q in QUESTIONS)  # the adapter was on for ft only
+
+
+def test_eval_run_uses_and_records_the_toml_retrieval_section(fixture_index, questions_file, tmp_path, capsys):
+    """configs/ablation.toml style: [eval] + [retrieval] in one file. The rag conditions retrieve
+    with the [retrieval] values (here k=2 and odd fusion settings), run.json records them, and a
+    resume with other [retrieval] values is refused naming the field."""
+    from lexkz.cli import main
+
+    out = tmp_path / "run"
+    toml = tmp_path / "ablation.toml"
+    toml.write_text(f"""
+[eval]
+questions = ["{questions_file}"]
+conditions = ["extractive"]
+index_dir = "{fixture_index}"
+control_set = ""
+output_dir = "{out}"
+report = false
+
+[retrieval]
+k = 2
+lexical_weight = 0.5
+dense_weight = 2.0
+rrf_k = 7
+""", encoding="utf-8")
+    assert main(["eval", "run", "--config", str(toml), "--quiet"]) == 0
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    stored = record["config"]["retrieval"]
+    assert (stored["k"], stored["lexical_weight"], stored["dense_weight"], stored["rrf_k"]) == (2, 0.5, 2.0, 7)
+    assert record["resume_key"]["retrieval"] == stored
+    rows = _rows(out)
+    assert rows and all(len(r["retrieved"]) == 2 for r in rows if r["condition"] == "extractive")
+    toml.write_text(toml.read_text(encoding="utf-8").replace("rrf_k = 7", "rrf_k = 60"), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", "run", "--config", str(toml), "--quiet"]) == 4
+    assert "retrieval.rrf_k" in capsys.readouterr().err
+    with pytest.raises(LexkzError, match=r"\[retrieval\] section"):
+        from lexkz.config import load_stage
+        toml.write_text(toml.read_text(encoding="utf-8").replace("[eval]", "[eval]\nretrieval = 3"), encoding="utf-8")
+        load_stage(EvalConfig, toml, "eval")
