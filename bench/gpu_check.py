@@ -185,6 +185,7 @@ def step_timer(device: str):
                 torch.cuda.synchronize()
 
         def on_train_begin(self, args, state, control, model=None, **kw):
+            self.linear4bit = count_linear4bit(model)  # in the model being trained, LoRA-wrapped
             self.b0 = {n: p.detach().float().clone() for n, p in model.named_parameters() if "lora_B" in n}
 
         def on_step_begin(self, args, state, control, **kw):
@@ -232,7 +233,6 @@ def qlora_run(sizes: dict, tok_dir: Path, tokenizer, seq_len: int, padding_free:
     model = build_model(sizes, device)
     build_s = time.perf_counter() - t_build
     weights_gib = torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None
-    n4 = count_linear4bit(model)
     timer = step_timer(device)
     metrics = train(cfg, model=model, extra_callbacks=(timer,))
     del model
@@ -248,7 +248,7 @@ def qlora_run(sizes: dict, tok_dir: Path, tokenizer, seq_len: int, padding_free:
         "tokens_per_step": toks / len(timed) if timed else None,
         "warmup_step_s": timer.steps[0][0] if timer.steps else None,
         "peak_memory_gib": timer.peak_bytes / 2**30 if device == "cuda" else None,
-        "weights_memory_gib": weights_gib, "build_s": build_s, "linear4bit_layers": n4,
+        "weights_memory_gib": weights_gib, "build_s": build_s, "linear4bit_layers": timer.linear4bit,
         "losses": timer.losses, "loss_finite": all(math.isfinite(x) for x in timer.losses) and bool(timer.losses),
         "lora_b_changed": f"{timer.lora_b_moved}/{timer.lora_b_total}",
         "record_tokens_per_s": metrics.get("train_tokens_per_s"), "train_time_s": metrics.get("train_time_s"),
@@ -403,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         build_tokenizer(tok_dir)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     sizes = model_sizes(kind, tok_dir if tiny else None)
+    for weights in tok_dir.glob("*.safetensors"):  # the model object is built by build_model, never loaded
+        weights.unlink()
     label = ("TINY random Qwen3 on CPU: plumbing check, never a result" if tiny and device == "cpu"
              else "TINY random Qwen3: plumbing check" if tiny
              else "Qwen3-8B architecture, random weights, NF4 (bitsandbytes), bf16 compute")
