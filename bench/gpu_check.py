@@ -15,11 +15,12 @@ lexkz.tiny.build_tiny_qwen3 and runs the same builder with its sizes.
 
 Measurements, in this order, each skipped (and listed as skipped) when the time budget left is
 shorter than its estimate:
-  1. QLoRA through finetune.train.train(cfg, model=...): seq 1024 and 2048 (tiny: 128, 256),
+  1. QLoRA through finetune.train.train(cfg, model=...): seq 2048 and 1024 (tiny: 256, 128),
      padded vs padding-free, gradient checkpointing, paged 8-bit AdamW, LoRA r16 on all
      projections, micro-batch x accumulation = 2 x 4; one warm-up step, then timed steps.
      tokens/s counts non-padding tokens (trl's num_input_tokens_seen); peak memory is
-     torch.cuda.max_memory_allocated over the training run.
+     torch.cuda.max_memory_allocated over the training run ("GiB held before" = memory still
+     allocated before the model is built: a leak from an earlier run would show there).
   2. 4-bit generation through HfGenerator: batch 1, 8, 32 RAG prompts, max_new_tokens 256
      (tiny: 32), greedy; time to first token = one generate call with max_new_tokens=1.
   3. The same QLoRA settings with Liger kernels (use_liger_kernel; CUDA and liger-kernel only).
@@ -229,6 +230,7 @@ def qlora_run(sizes: dict, tok_dir: Path, tokenizer, seq_len: int, padding_free:
     )
     check(cfg)
     free(device)
+    resident = torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None  # leftovers of earlier runs
     t_build = time.perf_counter()
     model = build_model(sizes, device)
     build_s = time.perf_counter() - t_build
@@ -248,7 +250,7 @@ def qlora_run(sizes: dict, tok_dir: Path, tokenizer, seq_len: int, padding_free:
         "tokens_per_step": toks / len(timed) if timed else None,
         "warmup_step_s": timer.steps[0][0] if timer.steps else None,
         "peak_memory_gib": timer.peak_bytes / 2**30 if device == "cuda" else None,
-        "weights_memory_gib": weights_gib, "build_s": build_s, "linear4bit_layers": timer.linear4bit,
+        "weights_memory_gib": weights_gib, "resident_before_gib": resident, "build_s": build_s, "linear4bit_layers": timer.linear4bit,
         "losses": timer.losses, "loss_finite": all(math.isfinite(x) for x in timer.losses) and bool(timer.losses),
         "lora_b_changed": f"{timer.lora_b_moved}/{timer.lora_b_total}",
         "record_tokens_per_s": metrics.get("train_tokens_per_s"), "train_time_s": metrics.get("train_time_s"),
@@ -317,17 +319,17 @@ def markdown(res: dict) -> str:
              f"CUDA {env['cuda_runtime']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if k != "torch"),
              f"command: `{res['command']}`", f"elapsed {res['elapsed_s']:.0f} s of a {res['budget_s']:.0f} s budget", "",
              "## QLoRA (finetune/train.py, NF4 base, LoRA r16 all projections, gradient checkpointing)", "",
-             "| seq | mode | kernels | s/step | examples/s | tokens/s | peak GiB | first → last loss | LoRA B changed |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| seq | mode | kernels | s/step | examples/s | tokens/s | peak GiB | GiB held before | first → last loss | LoRA B changed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["qlora"]:
         if "error" in r:
             lines.append(f"| {r['seq_len']} | {'padding-free' if r['padding_free'] else 'padded'} | "
-                         f"{'Liger' if r['liger'] else 'HF+trl'} | error: {r['error'][:120]} |||||")
+                         f"{'Liger' if r['liger'] else 'HF+trl'} | error: {r['error'][:120]} ||||||")
             continue
         loss = f"{r['losses'][0]:.3f} → {r['losses'][-1]:.3f}" if r["losses"] else "—"
         lines.append(f"| {r['seq_len']} | {'padding-free' if r['padding_free'] else 'padded'} | "
                      f"{'Liger' if r['liger'] else 'HF+trl'} | {fmt(r['step_time_s'])} | {fmt(r['examples_per_s'])} | "
-                     f"{fmt(r['tokens_per_s'], '.0f')} | {fmt(r['peak_memory_gib'])} | {loss} | {r['lora_b_changed']} |")
+                     f"{fmt(r['tokens_per_s'], '.0f')} | {fmt(r['peak_memory_gib'])} | {fmt(r['resident_before_gib'])} | {loss} | {r['lora_b_changed']} |")
     lines += ["", f"anchor: {ANCHOR}", "",
               "## 4-bit generation (HfGenerator, greedy)", "",
               "| batch | max_new_tokens | tokens/s | tokens/s per sequence | time to first token s | peak GiB | stopped early |",
@@ -360,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="folder for gpu_check.json and gpu_check.md")
     ap.add_argument("--model", choices=("auto", "8b", "tiny"), default="auto", help="auto: 8b on CUDA, tiny on CPU")
     ap.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    ap.add_argument("--budget-s", type=float, default=330.0, help="start no measurement that would end after this")
-    ap.add_argument("--seq-lens", type=int, nargs="+", help="default 1024 2048 (tiny: 128 256)")
+    ap.add_argument("--budget-s", type=float, default=300.0, help="start no measurement that would end after this")
+    ap.add_argument("--seq-lens", type=int, nargs="+", help="default 2048 1024 (tiny: 256 128): 2048 first, its memory is the goal")
     ap.add_argument("--steps", type=int, default=2, help="timed optimizer steps per setting, after one warm-up step")
     ap.add_argument("--micro-batch", type=int, default=2)
     ap.add_argument("--accum", type=int, default=4)
@@ -385,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the Qwen3-8B check needs CUDA; on CPU run --model tiny (the dry run)", file=sys.stderr)
         return 2
     tiny = kind == "tiny"
-    seq_lens = args.seq_lens or ([128, 256] if tiny else [1024, 2048])
+    seq_lens = args.seq_lens or ([256, 128] if tiny else [2048, 1024])
     max_new = args.max_new_tokens or (32 if tiny else 256)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@
 #   gpu_check.md    the table
 #
 #   bash bench/gpu_check.sh OUT_DIR [bench/gpu_check.py options...]
-#   GPU_CHECK_BUDGET_S  seconds for the whole run, tests included (default 330)
+#   GPU_CHECK_BUDGET_S  seconds for the whole run, tests included (default 300)
 #   GPU_CHECK_NO_INSTALL=1  use the installed packages (the CPU dry run: ... OUT --model tiny --device cpu)
 #   PYTHON              interpreter (default python3, the one that holds torch on the GPU image)
 set -uo pipefail
@@ -16,7 +16,7 @@ OUT=${1:?usage: bash bench/gpu_check.sh OUT_DIR [bench/gpu_check.py options]}
 shift
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
-BUDGET=${GPU_CHECK_BUDGET_S:-330}
+BUDGET=${GPU_CHECK_BUDGET_S:-300}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 LOG="$OUT/cuda_test.log"
