@@ -3,7 +3,7 @@
 On a small random Qwen3 (hidden 256, 2 layers, weights at std 0.3 so greedy continuations
 depend on the prompt) saved to disk, through the project's own code:
 - finetune.train.train with load_in_4bit="auto": the model being trained holds
-  bitsandbytes Linear4bit layers on cuda:LOCAL_RANK, the optimizer is paged 8-bit AdamW, the
+  bitsandbytes Linear4bit layers on cuda:LOCAL_RANK, the optimizer is bitsandbytes' paged 8-bit AdamW, the
   loss is finite and falls over a few steps, and every LoRA B matrix changes;
 - HfGenerator: loading puts Linear4bit layers (uint8 NF4 storage) on the GPU, and batched
   greedy decoding with left padding gives the same token ids as one prompt at a time.
@@ -93,7 +93,10 @@ def test_qlora_trains_4bit_layers_and_the_loss_falls(small_qwen3, tmp_path):
     assert all(m.weight.dtype == torch.uint8 and m.weight.quant_state.quant_type == "nf4" for m in probe.linear4bit)
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     assert probe.devices == {torch.device("cuda", rank)}
-    assert isinstance(probe.optimizer, bnb.optim.PagedAdamW8bit), type(probe.optimizer)
+    # optim "paged_adamw_8bit" -> bitsandbytes AdamW with optim_bits=8, is_paged=True
+    opt = probe.optimizer
+    assert isinstance(opt, bnb.optim.optimizer.Optimizer8bit), type(opt)
+    assert opt.is_paged and opt.args.optim_bits == 8
     losses = probe.losses
     assert len(losses) == 8 and all(math.isfinite(x) for x in losses), losses
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 - 0.3, losses
