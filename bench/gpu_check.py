@@ -397,16 +397,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from lexkz.tiny import build_tiny_qwen3, build_tokenizer
 
-    tok_dir = work / "tokenizer"
-    if tiny:
-        build_tiny_qwen3(tok_dir)
-    else:
-        tok_dir.mkdir()
-        build_tokenizer(tok_dir)
+    tok_dir = work / "tokenizer"  # tokenizer files only: the model object comes from build_model, never from disk
+    tok_dir.mkdir()
+    build_tokenizer(tok_dir)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-    sizes = model_sizes(kind, tok_dir if tiny else None)
-    for weights in tok_dir.glob("*.safetensors"):  # the model object is built by build_model, never loaded
-        weights.unlink()
+    sizes = model_sizes(kind, build_tiny_qwen3(work / "tiny") if tiny else None)  # tiny: its config's sizes
     label = ("TINY random Qwen3 on CPU: plumbing check, never a result" if tiny and device == "cpu"
              else "TINY random Qwen3: plumbing check" if tiny
              else "Qwen3-8B architecture, random weights, NF4 (bitsandbytes), bf16 compute")
