@@ -51,6 +51,7 @@ class SFTConfig:
     padding_free: bool = field(default=False, metadata={"help": "pack the micro-batch without padding (needs flash attention on CUDA)"})
     load_in_4bit: Any = field(default="auto", metadata={"help": "4-bit NF4 base (double quant, bf16 compute): 'auto' = on when CUDA is available, or true/false"})
     bf16: Any = field(default="auto", metadata={"help": "bf16 mixed precision: 'auto' = on when CUDA supports it, or true/false"})
+    use_liger_kernel: bool = field(default=False, metadata={"help": "Liger Triton kernels for RMSNorm, SwiGLU and RoPE (CUDA; needs the liger-kernel package)"})
     attn_implementation: str = field(default="sdpa", metadata={"help": "attention kernel: sdpa, eager or flash_attention_2"})
     assistant_only_loss: bool = field(default=True, metadata={"help": "loss on the assistant answer tokens only (training template with generation markers)"})
     # evaluation, checkpoints, resume

@@ -132,9 +132,20 @@ def unpack_cpu_4bit(model) -> int:
     return n
 
 
+def checkpointing_args(args_class, on: bool) -> dict:
+    """Gradient checkpointing settings under the name this transformers knows: `activation_checkpointing`
+    (transformers >= 5.2x) or `gradient_checkpointing` (older 5.x, e.g. 5.17 on the GPU image)."""
+    name = "activation_checkpointing" if "activation_checkpointing" in args_class.__dataclass_fields__ else "gradient_checkpointing"
+    return {name: on, f"{name}_kwargs": {"use_reentrant": False}}
+
+
 # ---------------------------------------------------------------- the run
-def train(cfg: SFTConfig) -> dict:
-    """Run one fine-tune as `cfg` says; returns the metrics written to metrics.json."""
+def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
+    """Run one fine-tune as `cfg` says; returns the metrics written to metrics.json.
+
+    `model`: a base model object to train instead of loading cfg.model's weights (the tokenizer
+    still comes from cfg.model); bench/gpu_check.py passes a random-weight NF4 Qwen3-8B built on
+    the GPU. `extra_callbacks`: more TrainerCallbacks (gpu_check's step timer)."""
     import torch
     import trl
     from datasets import Dataset
@@ -217,10 +228,11 @@ def train(cfg: SFTConfig) -> dict:
             load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     else:
         load_kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float32
-    try:
-        model = AutoModelForCausalLM.from_pretrained(cfg.model, **load_kwargs)
-    except OSError as exc:
-        raise LexkzError(f"cannot load the model {cfg.model}: {exc}", 3) from exc
+    if model is None:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(cfg.model, **load_kwargs)
+        except OSError as exc:
+            raise LexkzError(f"cannot load the model {cfg.model}: {exc}", 3) from exc
     model.config.use_cache = False
     quantized_layers = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
     if use_4bit:
@@ -253,8 +265,8 @@ def train(cfg: SFTConfig) -> dict:
         max_grad_norm=cfg.max_grad_norm,
         optim=optim,
         bf16=bf16,
-        activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
-        activation_checkpointing_kwargs={"use_reentrant": False},
+        **checkpointing_args(trl.SFTConfig, cfg.gradient_checkpointing),
+        use_liger_kernel=cfg.use_liger_kernel,
         max_length=None if cfg.padding_free else cfg.max_length,  # too-long examples are already dropped
         assistant_only_loss=cfg.assistant_only_loss,
         padding_free=cfg.padding_free,
@@ -277,7 +289,7 @@ def train(cfg: SFTConfig) -> dict:
         disable_tqdm=False,
         **schedule,
     )
-    callbacks = make_callbacks(cfg, use_4bit and not cuda)
+    callbacks = make_callbacks(cfg, use_4bit and not cuda) + list(extra_callbacks)
     trainer = trl.SFTTrainer(
         model=model,
         args=args,

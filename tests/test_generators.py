@@ -155,13 +155,6 @@ def test_same_base_model_rules(tmp_path):
     assert same_base_model(str(a), str(tmp_path / "a" / ".." / "a" / "m"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="4-bit NF4 loading needs CUDA")
-def test_four_bit_on_cuda(varied_tiny_dir):
-    gen = HfGenerator(GenerationConfig(model=str(varied_tiny_dir), do_sample=False, max_new_tokens=4))
-    gen.generate([messages("x")])
-    assert gen.info()["quantization"] == "nf4"
-
-
 def test_extractive_quotes_the_best_sentences_with_citations():
     msgs = build_messages("Сколько дней длится ежегодный отпуск?", HITS, "rus", "rag")
     question, blocks = parse_context_blocks(msgs)

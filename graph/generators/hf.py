@@ -132,6 +132,11 @@ class HfGenerator:
                 raise LexkzError(f"adapter {cfg.adapter} does not fit model {cfg.model!r} "
                                  f"({str(exc).splitlines()[0][:300]}); use an adapter trained for this base model",
                                  exit_code=4) from exc
+        self.use_model(model, tokenizer)
+
+    def use_model(self, model, tokenizer) -> None:
+        """Generate with an already built model (load() ends here; bench/gpu_check.py hands in a
+        random-weight NF4 Qwen3-8B built on the GPU, which has no checkpoint to load)."""
         model.eval()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
