@@ -88,7 +88,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from retrieval.config import RetrievalConfig
-from eval.config import EvalConfig
+    from eval.config import EvalConfig
     from lexkz.tiny import is_tiny_random
 
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]

@@ -28,36 +28,20 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from functools import lru_cache
 from typing import Iterable, Sequence
+
+from retrieval.text import fold_for_comparison, stem_kaz, stem_rus
 
 # ----------------------------------------------------------------------------- text
 
 
-def normalize(text: str | None) -> str:
-    """Lowercase, ё->е, punctuation (anything not a letter/digit/space) -> space, collapse spaces."""
-    if not text:
-        return ""
-    text = unicodedata.normalize("NFC", text).lower().replace("ё", "е")
-    out = [ch if (ch.isalnum() or ch.isspace()) else " " for ch in text]
-    return " ".join("".join(out).split())
-
-
-@lru_cache(maxsize=1)
-def _russian_stemmer():
-    import snowballstemmer
-
-    return snowballstemmer.stemmer("russian")
-
-
-KAZAKH_STEM_CHARS = 6
+normalize = fold_for_comparison  # the one text key (retrieval.text), re-exported for the metrics
 
 
 def stem_token(token: str, lang: str | None) -> str:
-    """Snowball Russian for "rus" (and unknown languages); first 6 characters for "kaz"."""
-    if lang == "kaz":
-        return token[:KAZAKH_STEM_CHARS]
-    return _russian_stemmer().stemWord(token)
+    """The stemming rule of retrieval (retrieval.text): Snowball Russian for "rus" (and unknown
+    languages), the light Kazakh suffix stripping for "kaz"."""
+    return stem_kaz(token) if lang == "kaz" else stem_rus(token)
 
 
 def tokens(text: str | None, stem: bool = False, lang: str | None = None) -> list[str]:

@@ -32,6 +32,7 @@ from finetune.data_corpus import corpus_pairs
 from finetune.data_load import format_skipped, load_qa_files
 from lexkz.common import append_jsonl, sha256_file, write_json
 from lexkz.config import to_dict
+from retrieval.text import fold_for_comparison
 from lexkz.cli import run_module
 from lexkz.errors import LexkzError
 
@@ -40,14 +41,10 @@ ABSTAIN = {
     "kaz": "Табылған баптарда бұл сұраққа жауап жоқ.",
 }
 TRIVIAL_ANSWERS = {"да", "нет", "иә", "жоқ", "yes", "no", "не знаю", "нет ответа", "білмеймін", "na", "n a", "none", "null"}
-_PUNCT = re.compile(r"[^\w\s]", re.U)
 
 
 # ---------------------------------------------------------------- cleaning
-def normalise(text: str) -> str:
-    """Case-folded, ё -> е, punctuation removed, single spaces: the key for de-duplication."""
-    text = _PUNCT.sub(" ", text.casefold().replace("ё", "е"))
-    return " ".join(text.split())
+normalise = fold_for_comparison  # the key for de-duplication (retrieval.text)
 
 
 def is_trivial(item: dict, min_words: int) -> bool:

@@ -175,7 +175,7 @@ def _prepare_writer(index_dir: Path) -> tuple[int | None, list[str]]:
     live = current_version(index_dir)  # a damaged CURRENT: exit 3 with the versions on disk
     done = complete_versions(index_dir)
     if done and live not in done:
-        why = f"no CURRENT file" if live is None else f"CURRENT names version {live}, which is not on disk"
+        why = "no CURRENT file" if live is None else f"CURRENT names version {live}, which is not on disk"
         raise LexkzError(f"{index_dir} has {why}, but complete versions exist; refusing to write a new version beside "
                          f"them: {restore_hint(index_dir)}, then build or update again", 4)
     return live, clean_stale(index_dir)

@@ -15,6 +15,7 @@ Hyphens: "113-бап" gives "113" and "бап"; a number like "88-1" also stays 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
@@ -75,6 +76,16 @@ def _fix_word(m: re.Match) -> str:
     if _CYR.search(word) and not word.isascii():
         return word.translate(_LOOKALIKE)
     return word
+
+
+def fold_for_comparison(text: str | None) -> str:
+    """`normalize` (case, ё, look-alikes), NFC, then every character that is not a letter, digit
+    or space -> space, spaces collapsed: the one key for comparing texts (eval metrics, SFT
+    de-duplication)."""
+    if not text:
+        return ""
+    text = normalize(unicodedata.normalize("NFC", text))
+    return " ".join("".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text).split())
 
 
 def tokenize(text: str) -> list[str]:
