@@ -83,12 +83,13 @@ def build_random_4bit_qwen3(sizes: dict, device: str, attn: str):
 
 
 def make_trainable(model, lr: float, cuda: bool):
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    from finetune.qlora import lora_config
 
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
                                             gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=TARGETS,
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(model, lora_config(r=16, alpha=32, dropout=0.05, targets=TARGETS))
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.to(torch.bfloat16)  # as trl does for QLoRA

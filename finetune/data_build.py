@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import shutil
 import sys
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from pathlib import Path
 from finetune.config import SFTDataConfig, load_data_config
 from finetune.data_corpus import corpus_pairs
 from finetune.data_load import format_skipped, load_qa_files
-from lexkz.common import append_jsonl, sha256_file, write_json
+from lexkz.common import append_jsonl, atomic_dir, sha256_file, write_json
 from lexkz.config import to_dict
 from retrieval.text import fold_for_comparison
 from lexkz.cli import run_module
@@ -301,11 +300,7 @@ def save(out: Path, train: list[dict], eval_: list[dict], card: dict) -> None:
     """Write everything under a temporary name, then rename it to `out`."""
     from datasets import Dataset, DatasetDict
 
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out) as tmp:
         append_jsonl(tmp / "train.jsonl", train)  # tmp is a fresh folder
         append_jsonl(tmp / "eval.jsonl", eval_)
         splits = {"train": Dataset.from_list(train)}
@@ -314,10 +309,6 @@ def save(out: Path, train: list[dict], eval_: list[dict], card: dict) -> None:
         DatasetDict(splits).save_to_disk(str(tmp / "dataset"))
         write_json(tmp / "data_card.json", card)
         (tmp / "DATA_CARD.md").write_text(card_markdown(card), encoding="utf-8")
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def card_markdown(card: dict) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from graph.generators.hf import adapter_base_model
 from lexkz.cli import run_module
+from lexkz.common import atomic_dir
 from lexkz.errors import LexkzError
 
 
@@ -41,9 +42,7 @@ def merge(adapter: str | Path, out: str | Path, base: str | None = None) -> Path
         raise LexkzError(f"cannot load the base model {base!r}: pass --base PATH to a local copy", 3) from exc
     model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter))
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         for extra in ("training_chat_template.jinja", "LEXKZ_TINY.json"):
@@ -51,10 +50,6 @@ def merge(adapter: str | Path, out: str | Path, base: str | None = None) -> Path
             if src.is_file():
                 shutil.copy(src, tmp / extra)
         (tmp / "MERGED_FROM.json").write_text(json.dumps({"base": str(base), "adapter": str(adapter)}, indent=2) + "\n")
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -149,8 +149,10 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
     import torch
     import trl
     from datasets import Dataset
-    from peft import LoraConfig, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, set_seed
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from finetune.qlora import lora_config, nf4_config
     from transformers.trainer_utils import get_last_checkpoint
 
     from finetune import record
@@ -217,12 +219,7 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
     # ---- base model: 4-bit NF4 (QLoRA) or plain
     load_kwargs: dict = {"attn_implementation": cfg.attn_implementation}
     if use_4bit:
-        load_kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        load_kwargs["quantization_config"] = nf4_config()
         load_kwargs["dtype"] = torch.bfloat16
         if cuda:
             load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
@@ -241,15 +238,7 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
             use_gradient_checkpointing=cfg.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
-    peft_config = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=target_module_list(cfg),
-        use_rslora=cfg.use_rslora,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    peft_config = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, target_module_list(cfg), cfg.use_rslora)
 
     # ---- trainer
     args = trl.SFTConfig(

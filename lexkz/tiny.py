@@ -160,14 +160,15 @@ def train_tiny_adapter(model_dir: str | Path, out_dir: str | Path, steps: int = 
     """A real LoRA adapter for a tiny model: `steps` AdamW steps on one chat example (lora_B
     starts at zero, so only training makes it change the model). Returns (adapter dir, losses)."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
+
+    from finetune.qlora import lora_config
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"],
-                                             lora_dropout=0.0, task_type="CAUSAL_LM"))
+    model = get_peft_model(model, lora_config(r=4, alpha=16, dropout=0.0, targets=["q_proj", "v_proj", "o_proj"]))
     text = tok.apply_chat_template(
         [{"role": "user", "content": "Сколько дней отпуска?"},
          {"role": "assistant", "content": "Двадцать четыре календарных дня, ст. 88 Трудового кодекса."}],

@@ -98,11 +98,9 @@ class HfGenerator:
             raise LexkzError("device cuda requested but CUDA is not available; use --device cpu or auto", exit_code=2)
         kwargs: dict = {}
         if use_cuda and cfg.load_in_4bit:
-            from transformers import BitsAndBytesConfig
+            from finetune.qlora import nf4_config
 
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)
+            kwargs["quantization_config"] = nf4_config()  # as the adapter was trained
             kwargs["dtype"] = torch.bfloat16
             kwargs["device_map"] = {"": 0}
             self.quantization, self.dtype_name = "nf4", "bfloat16"
