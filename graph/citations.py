@@ -741,6 +741,29 @@ def _text_for(found: dict, hit: Any, look: _Lookup, claim_lang: str) -> tuple[st
     return "", found.get("lang") or claim_lang
 
 
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[«»\"“”„]", " ", fold(text)).split())
+
+
+def _verbatim_quote(answer: str, cit: dict, quotes: list[tuple[int, int]], owners: list, look: _Lookup) -> bool:
+    """True when `cit` sits inside a «…» quote that is verbatim text of the article cited just
+    before the quote on the same line (the quote's own cross-references are the law's, not the
+    answer's claims: they are checked for existence, not for support)."""
+    q = next(((a, b) for a, b in quotes if a <= cit["start"] < b), None)
+    if q is None:
+        return False
+    line_start = answer.rfind("\n", 0, q[0]) + 1
+    before = [o for o in owners if line_start <= o[0] <= q[0]]
+    if not before:
+        return False
+    _, aid, hit = before[-1]
+    text = (_get(hit, "text") if hit is not None else None) or getattr(look.get(aid), "text", "") or ""
+    body = _norm(text)
+    pieces = [p.strip(" .…") for p in _norm(answer[q[0] + 1:q[1] - 1]).split("…")]
+    pieces = [p for p in pieces if len(p) >= 20]
+    return bool(pieces) and all(p in body for p in pieces)
+
+
 def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", answer: str = "",
            embedder=None, catalog: ActCatalog | None = None, threshold: float | None = None) -> list[dict]:
     """Check parsed citations (see the module doc for the statuses); one entry per article
@@ -756,6 +779,7 @@ def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", ans
     results, jobs, seen = [], [], set()
     context_act = None
     quotes = [(m.start(), m.end()) for m in _QUOTE.finditer(answer)]
+    owners: list[tuple[int, str, Any]] = []  # (end, article id, hit) of every resolved citation
     for cit in citations:
         r = {k: cit.get(k) for k in ("raw", "kind", "number", "marker", "point")}
         r.update({"raw": " ".join(str(r["raw"]).split())[:300] or "?", "article_id": None, "act_code": None,
@@ -777,6 +801,7 @@ def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", ans
                 context_act = f["act_code"]
             key = (f["article_id"], tuple(cit.get("points") or ()), cit.get("subpoint"), si)
             r["status"] = "pending"
+            owners.append((cit["cite_end"], f["article_id"], res["hit"]))
             r["_found"], r["_hit"], r["_cit"], r["_si"] = f, res["hit"], cit, si
         if key in seen:
             continue
@@ -805,14 +830,16 @@ def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", ans
                 r["warning"] = warn["no_point"].format(raw=r["raw"], number=r["number"], act=act_title, what=what.strip())
                 continue
             scope = "\n".join(scopes)
-        in_quote = any(a <= cit["start"] < b for a, b in quotes)
+        quoted = _verbatim_quote(answer, cit, quotes, owners, look)
         jobs.append((r, {"claims": _claim_candidates(answer, sent, cit, spans), "scope": scope,
-                         "lang": claim_lang, "scope_lang": text_lang, "quoted": in_quote}))
+                         "lang": claim_lang, "scope_lang": text_lang, "quoted": quoted}))
     scorer = SupportScorer(embedder, threshold)
     checks = scorer.score_many([j for _, j in jobs]) if jobs else []
     for (r, job), check in zip(jobs, checks):
         r["support"] = {k: check[k] for k in ("score", "threshold", "method", "missing_numbers")}
         r["claim"] = check["claim"]
+        if job["quoted"]:  # a cross-reference inside the law's own words, quoted verbatim
+            r["support"].update(method="quotation", score=None)
         if not check["ok"] and not job["quoted"]:
             why = ""
             if check["missing_numbers"]:

@@ -30,9 +30,11 @@ DEFAULT_K = 5
 
 STATUS_LABELS = {
     "rus": {"supported": "в найденном контексте", "in_corpus_not_retrieved": "есть в корпусе, не найдена поиском",
-            "invented": "НЕ ПОДТВЕРЖДЕНА", "unresolved": "не проверена"},
+            "not_supported": "НЕ ПОДТВЕРЖДАЕТ УТВЕРЖДЕНИЕ", "no_such_point": "НЕТ ТАКОГО ПУНКТА",
+            "wrong_act": "ДРУГОЙ АКТ", "invented": "НЕ ПОДТВЕРЖДЕНА", "unresolved": "не проверена"},
     "kaz": {"supported": "табылған контексте", "in_corpus_not_retrieved": "корпуста бар, іздеу таппады",
-            "invented": "РАСТАЛМАДЫ", "unresolved": "тексерілмеді"},
+            "not_supported": "ТҰЖЫРЫМДЫ РАСТАМАЙДЫ", "no_such_point": "ОНДАЙ ТАРМАҚ ЖОҚ",
+            "wrong_act": "БАСҚА АКТІ", "invented": "РАСТАЛМАДЫ", "unresolved": "тексерілмеді"},
 }
 HEADINGS = {
     "rus": {"sources": "Источники", "warnings": "Предупреждения", "none": "(ссылок на статьи нет)",
@@ -175,8 +177,8 @@ def format_answer(final: dict) -> str:
         point = f"{s['point']} " if s.get("point") else ""
         title = f". {s['title']}" if s.get("title") else ""
         lines.append(f" {s['n']}. {s['act_title']}, {point}{article}{title} [{labels[s['status']]}]")
-        if s.get("url"):
-            lines.append(f"    {s['url']}")
+        if s.get("deep_link") or s.get("url"):
+            lines.append(f"    {s.get('deep_link') or s['url']}")
     if not final.get("sources"):
         lines.append(f" {head['none']}")
     if final.get("warnings"):

@@ -104,7 +104,8 @@ def _number_word(word: str) -> int | None:
         for key, val in m.groupdict().items():
             if val and key.startswith("k"):
                 stem = _KZ_NUM[int(key[1:])][0]
-                if stem in ("он", "бес", "бір", "үш", "жүз") and m.group("end") not in ("", "ы", "і", "нші", "ыншы", "інші", "ншы", "дай", "ден", "нан", "тен"):
+                if stem in ("он", "бес", "бір", "үш", "жүз") and m.group("end") not in (
+                        "", "нші", "ыншы", "інші", "ншы", "дай", "ден", "нан", "тен", "күн") or (stem == "он" and m.group("end") == "нан"):
                     return None  # "оның", "бесік", "бірақ", "үшін", "жүзеге"
                 return _KZ_NUM[int(key[1:])][1]
     return None
@@ -148,6 +149,16 @@ def quantities(text: str) -> list[tuple[str, str | None]]:
                 break
         out.append((value, unit))
     return out
+
+
+_REQUISITES = re.compile(
+    r"(?:\bот\s+)?\b[0-9]{1,2}(?:\.[0-9]{1,2}\.|\s+[а-яё]+\s+)[0-9]{4}(?:\s*(?:года|г\.|жылғы|ж\.))?"
+    r"|№\s*[0-9a-zа-яәіңғүұқөһ]+(?:-[0-9a-zа-яәіңғүұқөһ]+)*|\b[0-9]{4}\s*(?:года|жылғы)\b", re.I)
+
+
+def strip_requisites(claim: str) -> str:
+    """A claim without the dates and numbers of acts ("от 23 ноября 2015 года № 414-V")."""
+    return _REQUISITES.sub(" ", claim)
 
 
 def content_stems(text: str, lang: str) -> set[str]:
@@ -243,7 +254,7 @@ class SupportScorer:
             scope = _scope_info(job.get("scope") or "", job.get("scope_lang") or lang)
             cands = []
             for claim in job.get("claims") or []:
-                claim = " ".join(str(claim).split())[:1000]
+                claim = " ".join(strip_requisites(str(claim)).split())[:1000]
                 stems = content_stems(claim, lang)
                 if len(stems) < 2:
                     continue

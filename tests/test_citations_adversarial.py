@@ -49,6 +49,12 @@ RU_CASES = [
     ("ст. 88-1 ТК: на тяжелых работах положен дополнительный отпуск не менее шести календарных дней.", [NR]),
     ("Отпуск 24 календарных дня («Трудовой кодекс», ст. 88).", [S]),
     ("Отпуск 24 календарных дня (ст. 88 ТК). Перенос отпуска при нетрудоспособности — ст. 90 настоящего Кодекса.", [S, S]),
+    # a verbatim quote of the cited article: its own cross-reference is the law's, checked for existence
+    ("[2] Трудовой кодекс Республики Казахстан, ст. 90: «Перенесение отпуска оформляется актом работодателя в "
+     "порядке, установленном статьей 113 настоящего Кодекса.»", [S, NR]),
+    # ... but a made-up "quote" is checked like any claim
+    ("Трудовой кодекс, ст. 90: «Отпуск составляет 24 дня в порядке, установленном статьей 113 настоящего Кодекса.»",
+     [NS, NS]),
     # the act named after a comma or a bracket is the act checked
     ("Отпуск составляет 24 дня согласно статье 90, Уголовного кодекса.", [NS]),
     ("Отпуск переносится при временной нетрудоспособности работника (ст. 90, УК РК).", [NS]),
@@ -176,3 +182,13 @@ def test_unsupported_claims_say_why(cite_ctx):
     (ok,) = run_answer(cite_ctx, Q_RU, "Отпуск составляет 24 календарных дня (ст. 88 ТК РК).")["citations"]
     assert ok["support"]["score"] >= ok["support"]["threshold"] and ok["support"]["method"] == "embedding+lexical"
     assert ok["claim"] == "Отпуск составляет 24 календарных дня"
+
+
+def test_verbatim_quote_cross_references_are_checked_for_existence_only(cite_ctx):
+    answer = ("[2] Трудовой кодекс Республики Казахстан, ст. 90: «Перенесение отпуска оформляется актом работодателя "
+              "в порядке, установленном статьей 113 настоящего Кодекса.»")
+    cits = run_answer(cite_ctx, Q_RU, answer)["citations"]
+    inner = cits[-1]
+    assert (inner["article_id"], inner["support"]["method"]) == (f"{TK}/113/rus", "quotation")
+    invented = run_answer(cite_ctx, Q_RU, answer.replace("статьей 113", "статьей 9113"))["citations"]
+    assert invented[-1]["status"] == INV  # a quote does not shield an article that does not exist
