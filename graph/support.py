@@ -14,8 +14,9 @@ Two parts decide:
     with the best cosine between the claim and the scope's most overlapping segments (points,
     subpoints, sentences), embedded with the index's model (`embed_queries` for the claim,
     `embed_passages` for the segments). Without an embedder the score is the coverage alone.
-The claim passes when its numbers are all present and the score reaches the threshold of the
-embedder family (SUPPORT_THRESHOLDS, calibrated by bench/bench_citation_calibration.py).
+Only the first MAX_EMBED_PAIRS claim-segment pairs of an answer are embedded; later claims are
+scored by coverage alone (method "lexical"). The claim passes when its numbers are all present
+and the score reaches the threshold of the embedder family (SUPPORT_THRESHOLDS, calibrated by bench/bench_citation_calibration.py).
 Claims with fewer than 2 content words ("см. ст. 113") are not scored (method "no_claim").
 A claim whose language differs from the only text available is checked by its numbers alone
 (method "numbers_only").
@@ -34,6 +35,9 @@ from retrieval.text import analyze, detect_lang, normalize
 # Calibrated with bench/bench_citation_calibration.py on the real corpus (see README).
 SUPPORT_THRESHOLDS = {"hashing": 0.35, "e5": 0.60, "": 0.35, "default": 0.50}
 TOP_SEGMENTS = 3
+# Claim-segment pairs embedded per answer; claims past this budget are scored lexically (so an
+# answer with hundreds of citations stays fast with a slow CPU embedder).
+MAX_EMBED_PAIRS = 150
 
 _STOP = set("""
 и в во на по с со не что это как для от до или а к о об из за при его ее её их также же ли бы то
@@ -230,9 +234,11 @@ def _scope_info(text: str, lang: str) -> dict:
 class SupportScorer:
     """Scores claims against article scopes; one embedder call per batch of claims."""
 
-    def __init__(self, embedder=None, threshold: float | None = None):
+    def __init__(self, embedder=None, threshold: float | None = None, max_pairs: int = MAX_EMBED_PAIRS):
         self.embedder = embedder
         self.threshold = threshold_for(embedder) if threshold is None else float(threshold)
+        self.lexical_threshold = SUPPORT_THRESHOLDS[""] if threshold is None else float(threshold)
+        self.max_pairs = max_pairs
 
     def _vectors(self, texts: list[str], query: bool) -> np.ndarray:
         name = getattr(self.embedder, "name", "")
@@ -270,7 +276,7 @@ class SupportScorer:
             cross = (job.get("scope_lang") or lang) != lang
             for cand in cands:
                 cand["cross"] = cross
-                if self.embedder is not None and not cross:
+                if self.embedder is not None and not cross and len(pairs) + len(cand["segs"]) <= self.max_pairs:
                     for seg in cand["segs"]:
                         pairs.append((cand, seg))
         if pairs:
@@ -293,8 +299,10 @@ class SupportScorer:
                 else:
                     method = "embedding+lexical" if "cos" in cand else "lexical"
                     score = (cand["cover"] + max(cand["cos"], 0.0)) / 2 if "cos" in cand else cand["cover"]
-                    ok = not cand["missing"] and score >= self.threshold
-                res = {"ok": ok, "score": None if score is None else round(score, 4), "threshold": self.threshold,
+                    limit = self.threshold if "cos" in cand or self.embedder is None else self.lexical_threshold
+                    ok = not cand["missing"] and score >= limit
+                res = {"ok": ok, "score": None if score is None else round(score, 4),
+                       "threshold": limit if score is not None else self.threshold,
                        "method": method, "missing_numbers": cand["missing"], "claim": cand["claim"]}
                 rank = (ok, not cand["missing"], score if score is not None else 0.0)
                 if best is None or rank > best[0]:
