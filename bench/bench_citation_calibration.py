@@ -161,7 +161,7 @@ def labelled_set(corpus: Path, n: int, seed: int) -> list[dict]:
 
 
 def calibrate(rows: list[dict], embedder) -> tuple[list[dict], list[dict]]:
-    scorer = SupportScorer(embedder, threshold=0.0, max_pairs=10 ** 9)
+    scorer = SupportScorer(embedder, threshold=0.0, max_pairs=10 ** 9, gate=False)
     checks = scorer.score_many([{"claims": [r["claim"]], "scope": r["scope"], "lang": r["lang"],
                                  "scope_lang": r["lang"]} for r in rows])
     table = []

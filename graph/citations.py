@@ -255,7 +255,7 @@ def _mention(tokens: list[dict], catalog: ActCatalog, backward: bool) -> dict | 
     кодекса" names an act the index may lack), title words after it narrow the match ("Закона
     о жилищных отношениях"); "Закона о <a word no title has>" names an unknown law."""
     kw = None
-    for i, t in enumerate(tokens[:6]):
+    for i, t in enumerate(tokens[:10]):
         if t["kind"] in ("abbr", "keyword"):
             kw = i
             break
@@ -276,7 +276,8 @@ def _mention(tokens: list[dict], catalog: ActCatalog, backward: bool) -> dict | 
         if len(run) < 2:
             return None
         codes = catalog.codes_for([_stem(t["w"]) for t in run])
-        return {"codes": codes, "self": False, "start": run[0]["start"], "end": run[-1]["end"]} if codes else None
+        return ({"codes": codes, "self": False, "start": min(t["start"] for t in run),
+                 "end": max(t["end"] for t in run)} if codes else None)
     key = tokens[kw]
     near, far = tokens[:kw], tokens[kw + 1:]
     required = list(ABBREVIATIONS[key["w"]]) if key["kind"] == "abbr" else [_stem(key["w"])]
@@ -336,7 +337,16 @@ def _mention(tokens: list[dict], catalog: ActCatalog, backward: bool) -> dict | 
                 codes = []  # "Закона о налогах": a law the index does not hold
                 used.append(t)
             break
+    if not backward:  # "ТК РК", "Трудового кодекса Республики Казахстан": the country is part of the name
+        last = max(used, key=lambda t: t["end"])
+        for t in tokens[tokens.index(last) + 1:]:
+            if t["w"] not in _COUNTRY:
+                break
+            used.append(t)
     return {"codes": codes, "self": False, "start": min(t["start"] for t in used), "end": max(t["end"] for t in used)}
+
+
+_COUNTRY = {"рк", "республики", "казахстан", "казахстана", "қр"}
 
 
 def _scan_after(folded: str, original: str, end: int, catalog: ActCatalog) -> dict | None:

@@ -14,8 +14,9 @@ Two parts decide:
     with the best cosine between the claim and the scope's most overlapping segments (points,
     subpoints, sentences), embedded with the index's model (`embed_queries` for the claim,
     `embed_passages` for the segments). Without an embedder the score is the coverage alone.
-Only the first MAX_EMBED_PAIRS claim-segment pairs of an answer are embedded; later claims are
-scored by coverage alone (method "lexical"). The claim passes when its numbers are all present
+The embedder is skipped where it cannot change the verdict (a key number missing, or a coverage
+that decides the average alone), and only the first MAX_EMBED_PAIRS claim-segment pairs of an
+answer are embedded; later claims are scored by coverage alone (method "lexical"). The claim passes when its numbers are all present
 and the score reaches the threshold of the embedder family (SUPPORT_THRESHOLDS, calibrated by bench/bench_citation_calibration.py).
 Claims with fewer than 2 content words ("см. ст. 113") are not scored (method "no_claim").
 A claim whose language differs from the only text available is checked by its numbers alone
@@ -235,11 +236,13 @@ def _scope_info(text: str, lang: str) -> dict:
 class SupportScorer:
     """Scores claims against article scopes; one embedder call per batch of claims."""
 
-    def __init__(self, embedder=None, threshold: float | None = None, max_pairs: int = MAX_EMBED_PAIRS):
+    def __init__(self, embedder=None, threshold: float | None = None, max_pairs: int = MAX_EMBED_PAIRS,
+                 gate: bool = True):
         self.embedder = embedder
         self.threshold = threshold_for(embedder) if threshold is None else float(threshold)
         self.lexical_threshold = SUPPORT_THRESHOLDS[""] if threshold is None else float(threshold)
         self.max_pairs = max_pairs
+        self.gate = gate  # skip the embedder where it cannot change the verdict
 
     def _vectors(self, texts: list[str], query: bool) -> np.ndarray:
         name = getattr(self.embedder, "name", "")
@@ -277,7 +280,10 @@ class SupportScorer:
             cross = (job.get("scope_lang") or lang) != lang
             for cand in cands:
                 cand["cross"] = cross
-                if self.embedder is not None and not cross and len(pairs) + len(cand["segs"]) <= self.max_pairs:
+                settled = self.gate and (cand["missing"] or cand["cover"] >= 2 * self.threshold
+                                         or cand["cover"] + 1 < 2 * self.threshold)  # cosine is in [-1, 1]
+                if (self.embedder is not None and not cross and not settled
+                        and len(pairs) + len(cand["segs"]) <= self.max_pairs):
                     for seg in cand["segs"]:
                         pairs.append((cand, seg))
         if pairs:
@@ -302,6 +308,9 @@ class SupportScorer:
                     score = (cand["cover"] + max(cand["cos"], 0.0)) / 2 if "cos" in cand else cand["cover"]
                     limit = self.threshold if "cos" in cand or self.embedder is None else self.lexical_threshold
                     ok = not cand["missing"] and score >= limit
+                    if self.gate and "cos" not in cand and self.embedder is not None and not cand["missing"] \
+                            and cand["cover"] >= 2 * self.threshold:
+                        limit, ok = self.threshold, True  # (cover + cosine) / 2 >= threshold whatever the cosine
                 res = {"ok": ok, "score": None if score is None else round(score, 4),
                        "threshold": limit if score is not None else self.threshold,
                        "method": method, "missing_numbers": cand["missing"], "claim": cand["claim"]}

@@ -243,3 +243,30 @@ def test_eval_precision_counts_only_supported():
     assert res["citation_rate_not_supported"] == pytest.approx(1 / 3) and res["citation_rate_wrong_act"] == 0.0
     old = citation_scores(cited, gold, [False, False, True])  # without statuses: as before
     assert old["citation_precision"] == pytest.approx(2 / 3) and "citation_rate_supported" not in old
+
+
+def test_support_scorer_uses_the_embedder_only_where_it_decides():
+    from graph.support import SupportScorer, quantities
+    from retrieval.embedders import get_embedder
+
+    class Counting:
+        def __init__(self):
+            self.inner, self.name, self.texts = get_embedder("hashing:256"), "hashing:256", 0
+
+        def embed_queries(self, texts):
+            self.texts += len(texts)
+            return self.inner.embed_queries(texts)
+
+        def embed_passages(self, texts, **kw):
+            self.texts += len(texts)
+            return self.inner.embed_passages(texts)
+
+    scope = "Основной оплачиваемый ежегодный трудовой отпуск предоставляется продолжительностью двадцать четыре календарных дня."
+    emb = Counting()
+    scorer = SupportScorer(emb)
+    (wrong,) = scorer.score_many([{"claims": ["Отпуск длится тридцать один день в году"], "scope": scope, "lang": "rus"}])
+    assert not wrong["ok"] and wrong["missing_numbers"] == ["31"] and emb.texts == 0  # decided by the number
+    (vague,) = scorer.score_many([{"claims": ["Работнику полагается ежегодный отдых по закону страны"], "scope": scope,
+                                   "lang": "rus"}])
+    assert vague["method"] == "embedding+lexical" and emb.texts > 0
+    assert quantities("двадцать четыре календарных дня, 10 МРП и 0,5%") == [("24", "day"), ("10", "mrp"), ("0.5", "percent")]

@@ -180,8 +180,8 @@ def test_unsupported_claims_say_why(cite_ctx):
     (c,) = run_answer(cite_ctx, Q_RU, "Отпуск составляет 30 дней (ст. 88 ТК).")["citations"]
     assert c["support"]["missing_numbers"] == ["30"] and "30" in c["warning"]
     (ok,) = run_answer(cite_ctx, Q_RU, "Отпуск составляет 24 календарных дня (ст. 88 ТК РК).")["citations"]
-    assert ok["support"]["score"] >= ok["support"]["threshold"] and ok["support"]["method"] == "embedding+lexical"
-    assert ok["claim"] == "Отпуск составляет 24 календарных дня"
+    assert ok["support"]["score"] >= ok["support"]["threshold"] and ok["support"]["method"] in ("embedding+lexical", "lexical")
+    assert ok["claim"].rstrip(".") == "Отпуск составляет 24 календарных дня"
 
 
 def test_verbatim_quote_cross_references_are_checked_for_existence_only(cite_ctx):
