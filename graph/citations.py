@@ -406,7 +406,8 @@ def parse_citations(text: str, lang: str = "rus", catalog: ActCatalog | None = N
 
     Each: {"raw", "kind": "article"|"marker", "number", "marker", "point" (as written),
     "points" (numbers), "subpoint", "start", "end" (the reference, act name included),
-    "act": {"codes", "self"} | None, "lang"}. Without a catalog, act names are not bound."""
+    "act": {"codes", "self"} | None, "style": "rus"|"kaz"|"marker"}. Without a catalog, act
+    names are not bound (an empty catalog names no act)."""
     text = text if isinstance(text, str) else str(text or "")
     folded = fold(text)
     catalog = catalog or ActCatalog()

@@ -30,7 +30,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from retrieval.text import analyze, detect_lang, normalize
+from retrieval.text import analyze, normalize
 
 # Thresholds on the combined score, per embedder family (name prefix); "" = no embedder.
 # Calibrated with bench/bench_citation_calibration.py on the real corpus (see README).
@@ -175,10 +175,6 @@ def content_stems(text: str, lang: str) -> set[str]:
             continue
         out.add(tok[:5])
     return out
-
-
-def _stopless(text: str) -> list[str]:
-    return [w for w in normalize(text).split() if w not in _STOP]
 
 
 def segments_of(text: str) -> list[str]:

@@ -9,6 +9,10 @@ acts the index does not hold; and correct citations that must stay `supported`."
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
 
 from graph.build import build_graph
@@ -119,6 +123,9 @@ KZ_CASES = [
     ("ҚР Әкімшілік құқық бұзушылық туралы кодексінің 88-бабы бойынша айыппұл салынады.", [UNR]),
 ]
 CASES = [(Q_RU, a, e) for a, e in RU_CASES] + [(Q_KZ, a, e) for a, e in KZ_CASES]
+_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "graph" / "ask_schema.json").read_text())
+CITATIONS_SCHEMA = {"$defs": _SCHEMA["$defs"], "type": "array", "items": {"$ref": "#/$defs/citation"}}
+SOURCES_SCHEMA = {"$defs": _SCHEMA["$defs"], "type": "array", "items": {"$ref": "#/$defs/source"}}
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +165,8 @@ def test_each_citation_gets_its_status(cite_ctx, question, answer, expected):
             assert c["warning"], c
         if c["status"] in (S, NR, NS, NP):
             assert c["article_id"] and c["deep_link"].startswith(c["url"] + "#:~:text=")
+    jsonschema.validate(final["citations"], CITATIONS_SCHEMA)
+    jsonschema.validate(final["sources"], SOURCES_SCHEMA)
     sourced = {s["article_id"] for s in final["sources"]}
     assert sourced == {c["article_id"] for c in final["citations"] if c["status"] in (S, NR, NS, NP)}
 
