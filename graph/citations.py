@@ -844,8 +844,10 @@ def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", ans
         quoted = _verbatim_quote(answer, cit, quotes, owners, look)
         jobs.append((r, {"claims": _claim_candidates(answer, sent, cit, spans), "scope": scope,
                          "lang": claim_lang, "scope_lang": text_lang, "quoted": quoted}))
-    scorer = SupportScorer(embedder, threshold)
-    checks = scorer.score_many([j for _, j in jobs]) if jobs else []
+    try:
+        checks = SupportScorer(embedder, threshold).score_many([j for _, j in jobs]) if jobs else []
+    except Exception:  # the embedding model failed: the answer is still checked, lexically
+        checks = SupportScorer(None, threshold).score_many([j for _, j in jobs])
     for (r, job), check in zip(jobs, checks):
         r["support"] = {k: check[k] for k in ("score", "threshold", "method", "missing_numbers")}
         r["claim"] = check["claim"]

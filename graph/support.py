@@ -26,6 +26,7 @@ A claim whose language differs from the only text available is checked by its nu
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -198,16 +199,25 @@ def threshold_for(embedder) -> float:
     return SUPPORT_THRESHOLDS["default"]
 
 
-class _Lru(OrderedDict):
+class _Lru:
+    """A small thread-safe LRU map (the server verifies answers in several threads)."""
+
     def __init__(self, size: int):
-        super().__init__()
-        self.size = size
+        self.size, self._data, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
 
     def put(self, key, value):
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
         return value
 
 
@@ -242,14 +252,13 @@ class SupportScorer:
 
     def _vectors(self, texts: list[str], query: bool) -> np.ndarray:
         name = getattr(self.embedder, "name", "")
-        keys = [(name, query, t) for t in texts]
-        missing = list(dict.fromkeys(t for k, t in zip(keys, texts) if k not in _VEC_CACHE))
+        found = {t: _VEC_CACHE.get((name, query, t)) for t in dict.fromkeys(texts)}
+        missing = [t for t, v in found.items() if v is None]
         if missing:
             fn = self.embedder.embed_queries if query else self.embedder.embed_passages
-            vecs = np.asarray(fn(missing), dtype=np.float32)
-            for t, v in zip(missing, vecs):
-                _VEC_CACHE.put((name, query, t), v)
-        return np.stack([_VEC_CACHE[k] for k in keys]) if keys else np.zeros((0, 1), np.float32)
+            for t, v in zip(missing, np.asarray(fn(missing), dtype=np.float32)):
+                found[t] = _VEC_CACHE.put((name, query, t), v)
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
     def score_many(self, jobs: list[dict]) -> list[dict]:
         """jobs: {"claims": [candidate texts], "scope": text, "lang": claim language,
