@@ -3,7 +3,8 @@
 Answer metrics (prediction text vs reference text):
     exact_match, token_f1, key_info_score (with key_items), length_ratio, empty_answer
 Citation metrics (cited articles vs the gold article):
-    citation_scores -> precision, recall, invented-citation rate
+    citation_scores -> precision (supported citations only), recall, invented-citation rate,
+                       per-status rates (citation_status_rates)
 Retrieval metrics (ranked retrieved articles vs the gold article):
     recall_at_k, reciprocal_rank
 Generation speed:
@@ -314,10 +315,23 @@ def _gold_set(gold: Iterable[tuple[str | None, str | None]]) -> set[tuple[str, s
     return {(str(a), str(n)) for a, n in gold if a and n}
 
 
+CITATION_STATUSES = ("supported", "wrong_act", "no_such_point", "not_supported", "in_corpus_not_retrieved",
+                     "invented", "unresolved")  # graph.citations.STATUSES
+
+
+def citation_status_rates(statuses: Sequence[str | None]) -> dict[str, float | None]:
+    """Share of an answer's citations with each verification status: "citation_rate_<status>"
+    for every status of graph.citations (None each when nothing was cited)."""
+    known = [s for s in statuses if s]
+    return {f"citation_rate_{s}": (sum(x == s for x in known) / len(known) if known else None)
+            for s in CITATION_STATUSES}
+
+
 def citation_scores(
     cited: Sequence[tuple[str | None, str | None]],
     gold: Iterable[tuple[str | None, str | None]],
     invented: Sequence[bool] = (),
+    statuses: Sequence[str | None] | None = None,
 ) -> dict[str, float | None]:
     """Citation precision/recall against the gold article(s), and the invented-citation rate.
 
@@ -325,19 +339,30 @@ def citation_scores(
     `gold`: accepted (act_code, number) pairs (the item's article and its alternatives).
     `invented`: one flag per citation from the graph's citation verification (True = the cited
     article does not exist / was not in the evidence).
+    `statuses`: one graph.citations status per citation. When given, a citation counts for
+    precision only when it is `supported` (the article exists, its point exists, it supports the
+    citing sentence and was retrieved), the invented rate is the share of `invented`, and the
+    per-status rates (citation_status_rates) are added.
     precision = |cited ∩ gold| / |cited| (None when nothing was cited or no gold article);
     recall = 1.0 if any gold article was cited else 0.0 (None without a gold article);
     invented_rate = share of citations flagged invented (None when nothing was cited).
     """
     gold_set = _gold_set(gold)
     cited_set = {(str(a), str(n)) for a, n in cited if n}
+    good_set = cited_set
+    if statuses is not None:
+        good_set = {(str(a), str(n)) for (a, n), s in zip(cited, statuses) if n and s == "supported"}
+        invented = [s == "invented" for s in statuses]
     precision = recall = None
     if gold_set:
         recall = float(bool(cited_set & gold_set))
         if cited_set:
-            precision = len(cited_set & gold_set) / len(cited_set)
+            precision = len(good_set & gold_set) / len(cited_set)
     invented_rate = (sum(bool(x) for x in invented) / len(invented)) if invented else None
-    return {"citation_precision": precision, "citation_recall": recall, "invented_citation_rate": invented_rate}
+    out = {"citation_precision": precision, "citation_recall": recall, "invented_citation_rate": invented_rate}
+    if statuses is not None:
+        out.update(citation_status_rates(statuses))
+    return out
 
 
 def reciprocal_rank(retrieved: Sequence[tuple[str, str]], gold: Iterable[tuple[str | None, str | None]]) -> float | None:

@@ -37,6 +37,13 @@ METRICS = [
     ("citation_precision", "Citation P", True, True),
     ("citation_recall", "Citation R", True, True),
     ("invented_citation_rate", "Invented cit.", False, True),
+    ("citation_rate_supported", "Cit. supported", True, True),
+    ("citation_rate_wrong_act", "Cit. wrong act", False, True),
+    ("citation_rate_no_such_point", "Cit. no such point", False, True),
+    ("citation_rate_not_supported", "Cit. not supported", False, True),
+    ("citation_rate_in_corpus_not_retrieved", "Cit. not retrieved", None, True),
+    ("citation_rate_invented", "Cit. invented", False, True),
+    ("citation_rate_unresolved", "Cit. unresolved", None, True),
     ("recall_at_k", "Recall@k", True, True),
     ("mrr", "MRR", True, True),
     ("empty_answer", "Empty answer", False, True),
@@ -58,12 +65,29 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         raise LexkzError(f"{run_dir} is not an eval run directory (needs run.json and rows.jsonl): "
                          "run `lexkz eval run --config ...` first", 3)
     record = json.loads(record_path.read_text(encoding="utf-8"))
-    rows = [obj for _, obj, err in read_jsonl(rows_path) if err is None]
+    rows = [with_citation_statuses(obj) for _, obj, err in read_jsonl(rows_path) if err is None]
     if not rows:
         raise LexkzError(f"{rows_path} has no finished rows: the run has not completed any batch yet", 3)
     return {"dir": str(run_dir), "record": record, "rows": rows,
             "label": record.get("config", {}).get("label") or run_dir.name,
             "tiny": bool(record.get("tiny_random_generator"))}
+
+
+def with_citation_statuses(row: dict) -> dict:
+    """Citation metrics from the row's verified citations (their graph.citations statuses):
+    precision counts only `supported` citations, and each status gets its rate. Rows without
+    statuses keep the metrics they were written with."""
+    from eval.metrics import citation_scores
+
+    cits = row.get("citations")
+    if not isinstance(cits, list) or not cits or not all(isinstance(c, dict) and c.get("status") for c in cits):
+        return row
+    gold = [tuple(g) for g in row.get("gold") or [] if isinstance(g, (list, tuple)) and len(g) == 2]
+    scores = citation_scores([(c.get("act_code"), c.get("number")) for c in cits], gold,
+                             statuses=[c["status"] for c in cits])
+    if not gold:  # without a gold article, keep the written precision/recall (None)
+        scores = {k: v for k, v in scores.items() if k not in ("citation_precision", "citation_recall")}
+    return {**row, "metrics": {**row.get("metrics", {}), **scores}}
 
 
 def _values(rows: list[dict], metric: str) -> list[float | None]:

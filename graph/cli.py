@@ -29,9 +29,11 @@ from retrieval.config import RetrievalConfig
 
 STATUS_LABELS = {
     "rus": {"supported": "в найденном контексте", "in_corpus_not_retrieved": "есть в корпусе, не найдена поиском",
-            "invented": "НЕ ПОДТВЕРЖДЕНА", "unresolved": "не проверена"},
+            "not_supported": "НЕ ПОДТВЕРЖДАЕТ УТВЕРЖДЕНИЕ", "no_such_point": "НЕТ ТАКОГО ПУНКТА",
+            "wrong_act": "ДРУГОЙ АКТ", "invented": "НЕ ПОДТВЕРЖДЕНА", "unresolved": "не проверена"},
     "kaz": {"supported": "табылған контексте", "in_corpus_not_retrieved": "корпуста бар, іздеу таппады",
-            "invented": "РАСТАЛМАДЫ", "unresolved": "тексерілмеді"},
+            "not_supported": "ТҰЖЫРЫМДЫ РАСТАМАЙДЫ", "no_such_point": "ОНДАЙ ТАРМАҚ ЖОҚ",
+            "wrong_act": "БАСҚА АКТІ", "invented": "РАСТАЛМАДЫ", "unresolved": "тексерілмеді"},
 }
 HEADINGS = {
     "rus": {"sources": "Источники", "warnings": "Предупреждения", "none": "(ссылок на статьи нет)",
@@ -58,6 +60,14 @@ def register(subparsers) -> None:
     p.add_argument("--stream", action="store_true", help="print node events to stderr as the graph runs")
     p.set_defaults(func=cmd_ask)
 
+    s = subparsers.add_parser("show", help="print one article: act, status, link and text",
+                              description=SHOW_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("article", help='an article id (K1500000414/88/rus) or a reference ("ст. 88 ТК", "ЕК 88-бабы")')
+    s.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
+    s.add_argument("--lang", default=None, help="text language rus (ru) or kaz (kk); default: the reference's")
+    s.add_argument("--json", action="store_true", help="print the article as JSON (with deep_link)")
+    s.set_defaults(func=cmd_show)
+
 
 def cmd_ask(args) -> int:
     cfg = load_stage(GenerationConfig, args.config, "generation", field_overrides(args, GenerationConfig))
@@ -73,6 +83,47 @@ def cmd_ask(args) -> int:
         print(json.dumps(final, ensure_ascii=False, indent=2, default=float))
     else:
         print(format_answer(final))
+    return 0
+
+
+SHOW_DOC = """`lexkz show`: print one article of the index with its act, status and link.
+
+    lexkz show K1500000414/88/rus
+    lexkz show "ст. 88 ТК"
+    lexkz show "Еңбек кодексінің 88-бабы" --json
+
+The reference is parsed and bound to its act the way answers' citations are (graph.citations).
+The link opens the act at the article (a text fragment, see retrieval.citation_format); the act
+URL is printed as the fallback. An unknown article or act is an error (exit 2); a missing index
+exit 3.
+"""
+
+
+def cmd_show(args) -> int:
+    from graph.citations import find_article
+    from index.store import open_index
+    from lexkz.common import normalize_lang
+    from lexkz.errors import LexkzError
+    from retrieval.citation_format import article_link
+
+    if not (args.article or "").strip():
+        raise LexkzError('give an article id (K1500000414/88/rus) or a reference like "ст. 88 ТК"')
+    store = open_index(args.index).articles
+    art, message = find_article(args.article, store, normalize_lang(args.lang))
+    if art is None:
+        raise LexkzError(f"{message}; list articles with `lexkz search`")
+    link = article_link(art.url, art.number, art.lang, bool(art.title))
+    status = {"in_force": "in force", "repealed": "repealed"}.get(art.status, art.status)
+    if args.json:
+        print(json.dumps({**art.to_dict(), "deep_link": link}, ensure_ascii=False, indent=2))
+        return 0
+    heading = f"{art.number}-бап" if art.lang == "kaz" else f"Статья {art.number}"
+    print(f"{art.act_title} [{status}]")
+    print(f"{heading}{'. ' + art.title if art.title else ''}  ({art.id})")
+    print(f"link: {link}")
+    print(f"act:  {art.url}")
+    print()
+    print(art.text.strip())
     return 0
 
 
@@ -110,8 +161,8 @@ def format_answer(final: dict) -> str:
         point = f"{s['point']} " if s.get("point") else ""
         title = f". {s['title']}" if s.get("title") else ""
         lines.append(f" {s['n']}. {s['act_title']}, {point}{article}{title} [{labels[s['status']]}]")
-        if s.get("url"):
-            lines.append(f"    {s['url']}")
+        if s.get("deep_link") or s.get("url"):
+            lines.append(f"    {s.get('deep_link') or s['url']}")
     if not final.get("sources"):
         lines.append(f" {head['none']}")
     if final.get("warnings"):

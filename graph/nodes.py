@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 
-from graph.citations import verify_citations_in
+from graph.citations import ARTICLE_STATUSES, support_embedder, verify_citations_in
 from graph.config import GenerationConfig
 from graph.prompts import build_messages, prompt_id, retry_note
 from graph.state import AskContext, AskState
@@ -163,7 +163,9 @@ def generate(state: AskState, runtime) -> dict:
 def verify_citations(state: AskState, runtime) -> dict:
     ctx = _ctx(runtime)
     t0 = time.perf_counter()
-    citations = verify_citations_in(state.get("answer", ""), state.get("retrieved") or [], ctx.store, _lang(state))
+    embedder = support_embedder(ctx.retriever, ctx.store)  # the index's own model scores claim support
+    citations = verify_citations_in(state.get("answer", ""), state.get("retrieved") or [], ctx.store, _lang(state),
+                                    embedder=embedder)
     failed = any(c.get("status") in FAILED_STATUSES for c in citations)
     retry = failed and int(state.get("attempts") or 0) <= ctx.config.max_regenerations
     return {"citations": citations, "retry": retry, "timings": {"verify_citations": time.perf_counter() - t0},
@@ -187,10 +189,11 @@ def respond(state: AskState, runtime) -> dict:
     notes = NOTES[_lang(state)]
     sources, seen = [], set()
     for c in state.get("citations") or []:
-        if c.get("article_id") and c["article_id"] not in seen:
+        if c.get("article_id") and c["status"] in ARTICLE_STATUSES and c["article_id"] not in seen:
             seen.add(c["article_id"])
             sources.append({"n": len(sources) + 1, **{k: c.get(k) for k in (
-                "article_id", "act_code", "act_title", "number", "title", "url", "status", "point")}})
+                "article_id", "act_code", "act_title", "number", "title", "url", "status", "point")},
+                "deep_link": c.get("deep_link") or c.get("url"), "text": _article_text(c, state, ctx)})
     warnings = []
     if state.get("not_found"):
         warnings.append(notes["no_hits"])
@@ -204,3 +207,12 @@ def respond(state: AskState, runtime) -> dict:
     if (state.get("generator") or {}).get("tiny_random"):
         warnings.append(notes["tiny"])
     return {"sources": sources, "warnings": warnings, "trace": ["respond"]}
+
+
+def _article_text(citation: dict, state: AskState, ctx: AskContext) -> str:
+    """The cited article's own text: from the retrieved hit, else from the index."""
+    for h in state.get("retrieved") or []:
+        if h.get("article_id") == citation["article_id"] and h.get("text"):
+            return h["text"]
+    art = ctx.store.get(citation["article_id"]) if ctx.store is not None else None
+    return art.text if art is not None else ""

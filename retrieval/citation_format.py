@@ -7,11 +7,21 @@ Russian act titles are put in the genitive ("Трудовой кодекс Ре�
 потребителей»"); Kazakh titles get the genitive ending ("Еңбек кодексі" -> "Еңбек
 кодексінің") with the article in the possessive ("113-бабы"). Titles the rules do not
 cover are quoted as they are.
+
+    article_link("https://adilet.zan.kz/rus/docs/K1500000414", "88", "rus")
+    -> "https://adilet.zan.kz/rus/docs/K1500000414#:~:text=%D0%A1%D1%82...%2088."   ("Статья 88.")
+
+Article-level links are the act URL plus a text fragment (`#:~:text=`) with the article's
+heading as the corpus writes it ("Статья 88." / "88-бап."), so a browser that supports text
+fragments scrolls to the article. Which deep-link form adilet.zan.kz honours was not checked
+live (no internet where this was written); the act URL is kept as the fallback (`url`), and
+URLs that already carry a fragment (zan.gov.kz "#!/doc/...") get no text fragment.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from lexkz.common import normalize_lang
 from retrieval.text import detect_lang
@@ -99,3 +109,22 @@ def format_citation(hit_or_article, lang: str | None = None) -> tuple[str, str]:
         ref = f"ст. {number} {_ru_act(title)}" if number else _ru_act(title)
         url = url.replace("/kaz/docs/", "/rus/docs/")
     return ref, url
+
+
+def article_heading(number: str, lang: str, titled: bool = True) -> str:
+    """The article's heading as the corpus (and adilet) writes it: "Статья 88." / "88-бап."."""
+    head = f"{number}-бап" if lang == "kaz" else f"Статья {number}"
+    return head + ("." if titled else "")
+
+
+def article_link(act_url: str | None, number: str | None, lang: str = "rus", titled: bool = True) -> str | None:
+    """The act URL with a text fragment that opens it at the article (see the module doc).
+    Dashes are escaped (%2D) because a text fragment reads a bare "-" as its prefix marker."""
+    if not act_url:
+        return None
+    if not number or "#" in act_url:
+        return act_url
+    lang = normalize_lang(lang) or "rus"
+    url = act_url.replace("/kaz/docs/", "/rus/docs/") if lang == "rus" else act_url.replace("/rus/docs/", "/kaz/docs/")
+    fragment = quote(article_heading(str(number), lang, titled), safe="").replace("-", "%2D")
+    return f"{url}#:~:text={fragment}"

@@ -96,3 +96,22 @@ def test_missing_or_empty_run_is_a_clear_error(tmp_path):
     (run / "rows.jsonl").write_text("")
     with pytest.raises(LexkzError, match="no finished rows"):
         write_report([run])
+
+
+def test_report_shows_each_citation_status_rate(tmp_path):
+    """Rows with verified citations: precision counts only `supported`, each status has its rate."""
+    run = _make_run(tmp_path / "run", tiny=False)
+    rows = [{"set": "main", "condition": "rag", "id": f"c{i}", "lang": "rus", "question": "q", "reference_answer": "a",
+             "answer": "a", "gold": [["K1", "88"]],
+             "citations": [{"act_code": "K1", "number": "88", "status": s},
+                           {"act_code": "K1", "number": "90", "status": "not_supported"}],
+             "metrics": {"token_f1": 0.5, "citation_precision": 0.5}}
+            for i, s in enumerate(["supported", "wrong_act"])]
+    append_jsonl(run / "rows.jsonl", rows)
+    out = write_report([run])
+    res = json.loads((out / "results.json").read_text())["summary"]["rag"]
+    assert res["citation_precision"]["n"] == 2 and res["citation_precision"]["mean"] == pytest.approx(0.25)
+    assert res["citation_rate_not_supported"]["mean"] == pytest.approx(0.5)
+    assert res["citation_rate_supported"]["mean"] == pytest.approx(0.25)
+    assert res["citation_rate_wrong_act"]["mean"] == pytest.approx(0.25)
+    assert "Cit. not supported" in (out / "tables.md").read_text()

@@ -44,11 +44,14 @@ def test_rag_graph_answers_with_supported_citations(ctx):
     assert "двадцать четыре календарных дня" in final["answer"]
     assert final["citations"][0]["article_id"] == f"{LABOUR}/88/rus"
     assert {c["status"] for c in final["citations"]} == {"supported"}
-    assert final["sources"][0] == {"n": 1, "article_id": f"{LABOUR}/88/rus", "act_code": LABOUR,
-                                   "act_title": "Трудовой кодекс Тестовой Республики", "number": "88",
-                                   "title": "Ежегодный оплачиваемый трудовой отпуск",
-                                   "url": f"https://adilet.zan.kz/rus/docs/{LABOUR}", "status": "supported",
-                                   "point": None}
+    source = dict(final["sources"][0])
+    assert source.pop("text").startswith("Работникам предоставляется ежегодный оплачиваемый трудовой отпуск")
+    assert source.pop("deep_link") == f"https://adilet.zan.kz/rus/docs/{LABOUR}#:~:text=%D0%A1%D1%82%D0%B0%D1%82%D1%8C%D1%8F%2088."
+    assert source == {"n": 1, "article_id": f"{LABOUR}/88/rus", "act_code": LABOUR,
+                      "act_title": "Трудовой кодекс Тестовой Республики", "number": "88",
+                      "title": "Ежегодный оплачиваемый трудовой отпуск",
+                      "url": f"https://adilet.zan.kz/rus/docs/{LABOUR}", "status": "supported",
+                      "point": None}
     assert final["prompt_id"] == "rag_rus_v1" and final["generator"]["backend"] == "extractive"
     assert set(final["timings"]) == {"retrieve", "generate", "verify_citations", "total"}
     assert final["warnings"] == []
@@ -92,7 +95,7 @@ def test_invented_citation_is_flagged_in_the_graph(ctx):
                                       context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig(max_regenerations=0)))
     assert final["retrieved"][0]["article_id"] == f"{LABOUR}/88/rus"  # so [1] is article 88 too
     statuses = [(c["number"], c["status"]) for c in final["citations"]]
-    assert statuses == [("88", "supported"), ("30", "invented"), ("500", "invented")]
+    assert statuses == [("88", "supported"), ("30", "wrong_act"), ("500", "invented")]  # 30 is a consumer-law article
     assert len(final["warnings"]) == 2
     assert "О защите прав потребителей" in final["warnings"][0] and "500" in final["warnings"][1]
     assert [s["article_id"] for s in final["sources"]] == [f"{LABOUR}/88/rus"]
