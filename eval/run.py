@@ -129,7 +129,8 @@ def score_row(item: EvalItem, answer: str, citations: list[dict], retrieved: lis
         "tokens_per_second": M.tokens_per_second(gen.get("completion_tokens"), gen.get("seconds")) if llm else None,
     }
     m.update(M.citation_scores([(c.get("act_code"), c.get("number")) for c in citations], gold,
-                               [bool(c.get("invented")) for c in citations]))
+                               [bool(c.get("invented")) for c in citations],
+                               statuses=[c.get("status") for c in citations]))
     m["recall_at_k"] = M.recall_at_k(retrieved, gold, cfg.retrieval.k) if rag else None
     m["mrr"] = M.reciprocal_rank(retrieved, gold) if rag else None
     return m
