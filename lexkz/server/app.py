@@ -144,11 +144,11 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
                token: str | None = None, warm_up: bool = True) -> FastAPI:
     """The app over `engine` (made from the configs when not given, loaded and warmed up now).
 
-    `token` defaults to $LEXKZ_API_TOKEN; when set, /api/* needs it as a bearer token."""
+    `token` defaults to $LEXKZ_API_TOKEN ("" = none); when set, /api/* needs it as a bearer token."""
     from lexkz.server.engine import Engine
 
-    cfg = cfg or ServeConfig()
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    cfg = cfg or (engine.cfg if engine is not None else ServeConfig())
+    token = (token if token is not None else os.environ.get(TOKEN_ENV)) or None  # "" = no token
     owns_engine = engine is None
     if engine is None:
         engine = Engine(cfg, gen_cfg, retrieval_cfg)
