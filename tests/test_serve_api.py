@@ -264,7 +264,7 @@ def test_hf_stream_sends_tokens_between_generation_start_and_the_final_state(hf_
 
 def test_concurrent_questions_share_one_generate_call(graph_index):
     gen = CountingExtractive()
-    engine = Engine(ServeConfig(index=str(graph_index), max_batch=4, batch_window_ms=2000), generator=gen)
+    engine = Engine(ServeConfig(index=str(graph_index), max_batch=4, batch_window_ms=5000), generator=gen)
     questions = [Q_RU, Q_KZ, "Как расторгнуть трудовой договор по инициативе работника?", "Трудовой договор форма"]
     try:
         with live_server(create_app(engine=engine, token="")) as url:
@@ -281,7 +281,7 @@ def test_concurrent_questions_share_one_generate_call(graph_index):
                 t.start()
             for t in threads:
                 t.join()
-            assert time.monotonic() - t0 < 2.0  # the batch went when full, not at the window's end
+            assert time.monotonic() - t0 < 4.5  # the batch went when full, not at the window end
             assert gen.calls == [1, 1, 1, 1, 4]  # ONE generate call for the four questions
             assert [results[i].json()["answer"] for i in range(4)] == alone
     finally:
