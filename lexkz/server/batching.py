@@ -5,9 +5,11 @@ together into ONE `generate` call.
     gen = q.for_request(on_text=print, cancelled=threading.Event())   # a Generator for one request
     gen.generate([messages])  # waits for its place in a batch; the graph's generate node calls this
 
-A worker thread takes the first waiting question, waits up to `window_s` for more (at most
-`max_batch`), drops those whose request was cancelled, and calls the real generator once for
-the rest. Generators whose `generate` takes `on_text` (hf) stream text pieces back to each
+A worker thread takes the first waiting question and everything queued behind it (questions
+that arrived while the generator was busy), then, while other requests are still on their way
+to generation (retrieving), waits up to `window_s` for them (at most `max_batch` in all); a lone
+question never waits. It drops the questions whose request was cancelled and calls the real
+generator once for the rest. Generators whose `generate` takes `on_text` (hf) stream text pieces back to each
 request as they are produced.
 """
 
@@ -61,19 +63,28 @@ class GenerateQueue:
         self.streams = streams_text(generator)
         self.batch_sizes: list[int] = []  # one entry per generate call (kept short)
         self.dropped = 0  # questions cancelled before they were generated
+        self._coming = 0  # requests that may still submit a question (see for_request)
+        self._lock = threading.Lock()
         self._q: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="lexkz-generate", daemon=True)
         self._thread.start()
 
     def for_request(self, on_text: Callable[[str], None] | None = None,
                     cancelled: threading.Event | None = None) -> "QueuedGenerator":
+        """The generator for one request; it counts as on its way until it submits or is closed."""
+        self._count(+1)
         return QueuedGenerator(self, on_text, cancelled)
+
+    def _count(self, delta: int) -> None:
+        with self._lock:
+            self._coming += delta
 
     def submit(self, messages: list, on_text=None, cancelled=None):
         """Queue one prompt and wait for its GenerationResult (raises Cancelled when dropped)."""
         job = _Job(messages, on_text, cancelled)
         if job.is_cancelled():
-            raise Cancelled()
+            self._drop(job)
+            raise job.error
         self._q.put(job)
         job.done.wait()
         if job.error is not None:
@@ -86,19 +97,23 @@ class GenerateQueue:
 
     # ------------------------------------------------------------------ worker
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
-        batch, stop = [first], False
+        batch = [first]
         deadline = time.monotonic() + self.window_s
         while len(batch) < self.max_batch:
-            wait = deadline - time.monotonic()
             try:
-                job = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
+                job = self._q.get_nowait()  # already waiting: always taken
             except queue.Empty:
-                break
+                wait = deadline - time.monotonic()
+                if wait <= 0 or self._coming <= 0:
+                    break
+                try:
+                    job = self._q.get(timeout=min(wait, 0.005))
+                except queue.Empty:
+                    continue
             if job is None:
-                stop = True
-                break
+                return batch, True
             batch.append(job)
-        return batch, stop
+        return batch, False
 
     def _run(self) -> None:
         while True:
@@ -109,15 +124,19 @@ class GenerateQueue:
             live = []
             for job in batch:
                 if job.is_cancelled():
-                    self.dropped += 1
-                    job.error = Cancelled()
-                    job.done.set()
+                    self._drop(job)
                 else:
                     live.append(job)
             if live:
                 self._generate(live)
             if stop:
                 return
+
+    def _drop(self, job: _Job) -> None:
+        with self._lock:
+            self.dropped += 1
+        job.error = Cancelled()
+        job.done.set()
 
     def _generate(self, jobs: list[_Job]) -> None:
         kwargs = {}
@@ -145,8 +164,16 @@ class QueuedGenerator:
     def __init__(self, q: GenerateQueue, on_text=None, cancelled=None):
         self.queue, self.on_text, self.cancelled = q, on_text, cancelled
         self.name = getattr(q.generator, "name", "generator")
+        self._coming = True
+
+    def close(self) -> None:
+        """The request will submit nothing (more): the queue stops waiting for it."""
+        if self._coming:
+            self._coming = False
+            self.queue._count(-1)
 
     def generate(self, batch: list, progress: bool = False, **overrides) -> list:
+        self.close()
         return [self.queue.submit(m, self.on_text, self.cancelled) for m in batch]
 
     def info(self) -> dict:

@@ -24,7 +24,7 @@ class ServeConfig:
     search_default_k: int = field(default=10, metadata={"help": "hits listed by /api/search when no k is given"})
     workers: int = field(default=16, metadata={"help": "threads running questions and searches at once"})
     max_batch: int = field(default=8, metadata={"help": "questions at most in one batched generate call"})
-    batch_window_ms: float = field(default=10.0, metadata={"help": "how long the generate queue waits for more questions after the first one"})
+    batch_window_ms: float = field(default=20.0, metadata={"help": "how long the generate queue waits for questions still being retrieved before it generates (a lone question never waits)"})
     watch_current_s: float = field(default=2.0, metadata={"help": "seconds between checks of INDEX/CURRENT for a new version (0 = only POST /api/admin/reload)"})
     cors_origins: list = field(default_factory=list, metadata={"help": "origins allowed by CORS (empty = no CORS headers)"})
     log_level: str = field(default="info", metadata={"help": "debug | info | warning"})

@@ -121,8 +121,8 @@ class Engine:
         streamed text; a set `cancelled` stops the run at the next node (raises Cancelled).
         Returns (final state, index version answered from)."""
         live = self.live
-        ctx = AskContext(retriever=live.retriever if mode == "rag" else None,
-                         generator=self.queue.for_request(on_text, cancelled),
+        generator = self.queue.for_request(on_text, cancelled)
+        ctx = AskContext(retriever=live.retriever if mode == "rag" else None, generator=generator,
                          store=live.index.articles, config=self.gen_cfg)
 
         def update(node: str, partial: dict) -> None:
@@ -131,8 +131,11 @@ class Engine:
             if on_update is not None:
                 on_update(node, partial)
 
-        final = ask(question, lang=lang, mode=mode, k=k or self.cfg.default_k,
-                    filters={"act_codes": act_codes} if act_codes else None, context=ctx, on_update=update)
+        try:
+            final = ask(question, lang=lang, mode=mode, k=k or self.cfg.default_k,
+                        filters={"act_codes": act_codes} if act_codes else None, context=ctx, on_update=update)
+        finally:
+            generator.close()
         return final, live.version
 
     def search(self, query: str, *, k: int, lang: str | None = None, act_codes: list[str] | None = None,
