@@ -220,9 +220,11 @@ def main(argv=None) -> int:
               f"{r['p95_ms']:8.1f} {r['max_ms']:8.1f} {r['throughput_rps']:7.1f} {cold_s * 1000 / r['p50_ms']:7.0f}x")
     full = rows[-1]
     none_lost = full["sent"] == args.total and full["ok"] == args.total
-    warm_p95 = max(r["p95_ms"] for r in rows[:2])
+    warm_p95 = {r["clients"]: r["p95_ms"] for r in rows[:2]}
+    goal = ", ".join(f"{c} client{'s' if c > 1 else ''} {p:.1f} ms ({'met' if p <= 150 else 'NOT met'})"
+                     for c, p in warm_p95.items())
     print(f"{args.total} requests at 8 clients: {'all answered' if none_lost else 'SOME LOST OR FAILED'}; "
-          f"warm p95 {warm_p95:.1f} ms (goal <= 150 ms: {'met' if warm_p95 <= 150 else 'NOT met'})")
+          f"warm p95 vs the goal of 150 ms: {goal}")
     out = {"bench": "serve", "index": str(index), "index_what": what, "index_version": manifest["version"],
            "counts": manifest["counts"], "embedding": manifest["embedding"]["model"], "generator": "extractive",
            "k": args.k, "cold_ask_s": cold, "cold_ask_median_s": cold_s, "serve_startup_s": startup, "rows": rows,

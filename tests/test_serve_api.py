@@ -106,6 +106,8 @@ def test_search_articles_index_health_page_and_schema(client):
     assert art["links"]["other_languages"] == {"kaz": f"{LABOUR}/88/kaz"}
     missing = client.get("/api/articles/NOPE/1/rus")
     assert missing.status_code == 404 and "NOPE/1/rus" in missing.json()["error"]
+    assert client.get("/api/nothing-here").json() == {"error": "Not Found"}
+    assert client.get("/api/ask").status_code == 405
 
     info = client.get("/api/index").json()
     assert info["version"] == 1 and info["counts"]["articles"] > 0 and info["embedding"].startswith("hashing")
@@ -257,6 +259,17 @@ def test_hf_stream_sends_tokens_between_generation_start_and_the_final_state(hf_
     assert main(["ask", Q_RU, "--index", str(graph_index), "--json", "--k", "2", "--generator", "hf",
                  "--model", str(varied_tiny_dir), "--max-new-tokens", "12", "--temperature", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["answer"] == final["answer"]
+
+
+def test_hf_streams_each_prompt_of_a_batch_separately(varied_tiny_dir):
+    gen = HfGenerator(GenerationConfig(model=str(varied_tiny_dir), do_sample=False, max_new_tokens=10, batch_size=2))
+    prompts = [[{"role": "user", "content": q}] for q in (Q_RU, Q_KZ, "Трудовой договор")]
+    pieces: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    streamed = gen.generate(prompts, on_text=lambda i, piece: pieces[i].append(piece))
+    plain = gen.generate(prompts)
+    assert [r.text for r in streamed] == [r.text for r in plain]  # streaming changes nothing
+    assert all(len(pieces[i]) >= 2 for i in pieces)
+    assert ["".join(pieces[i]).strip() for i in range(3)] == [r.text for r in plain]
 
 
 # ------------------------------------------------------------------ under load, live server

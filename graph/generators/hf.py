@@ -233,17 +233,21 @@ class _RowStreamer:
                 continue
             if token in self.eos:
                 self.ended[row] = True
+                self._emit(row, final=True)
                 continue
             self.ids[row].append(token)
             self._emit(row)
 
-    def _emit(self, row: int) -> None:
+    def _emit(self, row: int, final: bool = False) -> None:
         text = self.tokenizer.decode(self.ids[row], skip_special_tokens=True)
-        if text.endswith("\ufffd") or not text.startswith(self.sent[row]):
-            return  # an unfinished multi-byte character: wait for the next token
+        if (text.endswith("\ufffd") and not final) or not text.startswith(self.sent[row]):
+            return  # an unfinished multi-byte character: wait for the next token (or the end)
         piece, self.sent[row] = text[len(self.sent[row]):], text
         if piece:
             self.on_text(self.offset + row, piece)
 
     def end(self) -> None:
-        pass
+        for row in range(len(self.ids)):
+            if not self.ended[row]:
+                self.ended[row] = True
+                self._emit(row, final=True)

@@ -35,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lexkz.errors import LexkzError
 from lexkz.server.batching import Cancelled
@@ -193,8 +194,8 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
         status = 499 if isinstance(exc, Cancelled) else HTTP_STATUS.get(exc.exit_code, 500)
         return JSONResponse({"error": str(exc)}, status_code=status)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's 404/405
+    async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     # ------------------------------------------------------------- helpers
