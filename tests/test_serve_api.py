@@ -402,3 +402,45 @@ def test_a_new_current_version_is_picked_up_by_itself(tmp_path, graph_index):
             assert httpx.get(f"{url}/api/articles/{LABOUR}/200/rus").status_code == 200
     finally:
         engine.close()
+
+
+@pytest.mark.slow
+def test_lexkz_serve_process_answers_and_stops_on_sigterm(graph_index, tmp_path):
+    """The real `lexkz serve` command in its own process: up, answering, then SIGTERM ends it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("LEXKZ_API_TOKEN", None)
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "lexkz.cli", "serve", "--index", str(graph_index), "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "lexkz serve did not come up"
+            time.sleep(0.2)
+        state = httpx.post(f"http://127.0.0.1:{port}/api/ask", json={"question": Q_RU}, timeout=30).json()
+        assert state["sources"][0]["article_id"] == f"{LABOUR}/88/rus"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
+        text = (tmp_path / "serve.log").read_text()
+        assert f"on http://127.0.0.1:{port}/" in text and '"POST /api/ask" 200' in text
+        assert "Application shutdown complete" in text  # a graceful stop, not a kill
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
