@@ -65,3 +65,63 @@ def parse_sse(text: str) -> list[tuple[str, dict]]:
         if data:
             events.append((name, json.loads(data)))
     return events
+
+
+@contextmanager
+def streaming_chat_server(words_per_answer: int = 6, delay: float = 0.01):
+    """A real OpenAI-style /v1/chat/completions server on 127.0.0.1 (a thread): with
+    "stream": true it answers with Server-Sent Events chunks, one word per chunk, then a usage
+    chunk and [DONE]; without it, one JSON completion. The answer cites article 88 of the
+    labour code so the citation checker has something to verify. Yields (base_url, requests)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[dict] = []
+
+    def answer(body: dict) -> list[str]:
+        words = ["Согласно", "ст.", "88", "Трудового", "кодекса", "отпуск", "длится", "двадцать", "четыре", "дня."]
+        return [w + " " for w in words[:words_per_answer]]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            requests.append(body)
+            pieces = answer(body)
+            if not body.get("stream"):
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": "".join(pieces)},
+                                                "finish_reason": "stop"}],
+                                   "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces)}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for i, piece in enumerate(pieces):
+                chunk = {"choices": [{"index": 0, "delta": {"content": piece},
+                                      "finish_reason": "stop" if i == len(pieces) - 1 else None}]}
+                self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(delay)
+            usage = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces)}}
+            self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.flush()
+            self.close_connection = True
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", requests
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

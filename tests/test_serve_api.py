@@ -19,14 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from graph.config import GenerationConfig
-from graph.generators import HfGenerator
+from graph.generators import HfGenerator, OpenAIGenerator
 from lexkz.cli import main
 from lexkz.errors import LexkzError
 from lexkz.server.app import check_bind, create_app
 from lexkz.server.config import ServeConfig
 from lexkz.server.engine import Engine
 from tests.fixture_corpus import LABOUR, write_fixture_corpus
-from tests.serve_helpers import CountingExtractive, live_server, parse_sse
+from tests.serve_helpers import CountingExtractive, live_server, parse_sse, streaming_chat_server
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "graph" / "ask_schema.json").read_text())
 Q_RU = "Сколько дней длится ежегодный оплачиваемый трудовой отпуск?"
@@ -270,6 +270,32 @@ def test_hf_streams_each_prompt_of_a_batch_separately(varied_tiny_dir):
     assert [r.text for r in streamed] == [r.text for r in plain]  # streaming changes nothing
     assert all(len(pieces[i]) >= 2 for i in pieces)
     assert ["".join(pieces[i]).strip() for i in range(3)] == [r.text for r in plain]
+
+
+def test_openai_backend_streams_with_stream_true(graph_index):
+    with streaming_chat_server() as (url, requests):
+        cfg = GenerationConfig(backend="openai", base_url=url, model="lexkz", timeout=5, retries=0)
+        gen = OpenAIGenerator(cfg)
+        pieces: dict[int, list[str]] = {0: [], 1: []}
+        prompts = [[{"role": "user", "content": Q_RU}], [{"role": "user", "content": Q_KZ}]]
+        results = gen.generate(prompts, on_text=lambda i, piece: pieces[i].append(piece))
+        assert [len(pieces[i]) for i in (0, 1)] == [6, 6]
+        assert ["".join(pieces[i]).strip() for i in (0, 1)] == [r.text for r in results]
+        assert results[0].completion_tokens == 6 and results[0].finish_reason == "stop"
+        assert all(r["stream"] is True for r in requests)
+        assert gen.generate(prompts[:1])[0].text == results[0].text and "stream" not in requests[-1]
+
+        engine = Engine(ServeConfig(index=str(graph_index)), cfg)
+        try:
+            with TestClient(create_app(engine=engine, token="")) as c:
+                events = parse_sse(c.get("/api/ask/stream", params={"question": Q_RU, "k": 2}).text)
+            kinds = [e for e, _ in events]
+            assert kinds == ["node"] + ["token"] * 6 + ["node"] * 3 + ["final"]
+            final = events[-1][1]
+            assert final["answer"] == "".join(d["text"] for e, d in events if e == "token").strip()
+            assert final["citations"][0]["article_id"] == f"{LABOUR}/88/rus"
+        finally:
+            engine.close()
 
 
 # ------------------------------------------------------------------ under load, live server
