@@ -129,3 +129,21 @@ def test_search_tab_by_keyboard_on_a_phone_screen(browser, server, artifacts):
         page.screenshot(path=str(artifacts / "serve-search-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_token_protected_server_asks_for_the_token(browser, graph_index):
+    engine = Engine(ServeConfig(index=str(graph_index)), generator=CountingExtractive())
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        with live_server(create_app(engine=engine, token="s3cret")) as url:
+            page.goto(url)
+            sync_api.expect(page.locator("#token-box")).to_be_visible()  # /api/index answered 401
+            sync_api.expect(page.locator("#meta")).to_contain_text("Нужен токен API")
+            page.fill("#token", "s3cret")
+            ask(page, "Сколько дней длится ежегодный оплачиваемый трудовой отпуск?")
+            sync_api.expect(page.locator("#answer")).to_contain_text("двадцать четыре календарных дня")
+    finally:
+        context.close()
+        engine.close()
