@@ -21,7 +21,7 @@ import sys
 
 from lexkz.errors import LexkzError
 
-COMMAND_MODULES = ["index.cli", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny"]
+COMMAND_MODULES = ["index.cli", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny", "lexkz.server.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

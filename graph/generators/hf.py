@@ -156,7 +156,10 @@ class HfGenerator:
             ids.append(self.tokenizer.eos_token_id)
         return ids
 
-    def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]:
+    def generate(self, batch: list[list[dict]], progress: bool = False, on_text=None,
+                 **overrides) -> list[GenerationResult]:
+        """`on_text(i, piece)`, when given, receives each new piece of answer text of prompt i
+        as it is generated (what `lexkz serve` streams); the results are the same."""
         check_batch(batch)
         unknown = set(overrides) - set(OVERRIDABLE)
         if unknown:
@@ -182,12 +185,13 @@ class HfGenerator:
         results: list[GenerationResult] = []
         from tqdm.auto import tqdm
 
-        for chunk in tqdm(chunks, desc="generate", unit="batch", disable=not progress or len(chunks) < 2):
+        for c, chunk in enumerate(tqdm(chunks, desc="generate", unit="batch", disable=not progress or len(chunks) < 2)):
             t0 = time.perf_counter()
+            streamer = _RowStreamer(self.tokenizer, eos, on_text, c * size, len(chunk)) if on_text else None
             enc = self.tokenizer(self.prompt_texts(chunk), return_tensors="pt", padding=True,
                                  padding_side="left", add_special_tokens=False).to(self.device)
             with torch.inference_mode():
-                out = self.model.generate(**enc, generation_config=gen_cfg)
+                out = self.model.generate(**enc, generation_config=gen_cfg, streamer=streamer)
             new = out[:, enc["input_ids"].shape[1]:].tolist()
             seconds = (time.perf_counter() - t0) / len(chunk)
             for row, mask in zip(new, enc["attention_mask"].tolist()):
@@ -209,3 +213,44 @@ class HfGenerator:
             "temperature": self.cfg.temperature, "top_p": self.cfg.top_p, "do_sample": self.cfg.do_sample,
             "seed": self.cfg.seed, "max_new_tokens": self.cfg.max_new_tokens,
         }
+
+
+class _RowStreamer:
+    """A transformers streamer for a batch: decodes each row's new tokens and calls
+    `on_text(offset + row, piece)` with the text added since the last call (until the row's EOS)."""
+
+    def __init__(self, tokenizer, eos: list[int], on_text, offset: int, rows: int):
+        self.tokenizer, self.eos, self.on_text, self.offset = tokenizer, set(eos), on_text, offset
+        self.ids: list[list[int]] = [[] for _ in range(rows)]
+        self.sent = [""] * rows
+        self.ended = [False] * rows
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt ids
+            self.prompt_seen = True
+            return
+        tokens = value.reshape(len(self.ids), -1)[:, -1].tolist()
+        for row, token in enumerate(tokens):
+            if self.ended[row]:
+                continue
+            if token in self.eos:
+                self.ended[row] = True
+                self._emit(row, final=True)
+                continue
+            self.ids[row].append(token)
+            self._emit(row)
+
+    def _emit(self, row: int, final: bool = False) -> None:
+        text = self.tokenizer.decode(self.ids[row], skip_special_tokens=True)
+        if (text.endswith("\ufffd") and not final) or not text.startswith(self.sent[row]):
+            return  # an unfinished multi-byte character: wait for the next token (or the end)
+        piece, self.sent[row] = text[len(self.sent[row]):], text
+        if piece:
+            self.on_text(self.offset + row, piece)
+
+    def end(self) -> None:
+        for row in range(len(self.ids)):
+            if not self.ended[row]:
+                self.ended[row] = True
+                self._emit(row, final=True)

@@ -7,6 +7,9 @@ Qwen3-8B with the LoRA adapter), with per-request timeouts and retries. Standard
 The key comes from the environment variable named by `api_key_env` (unset: no key is sent).
 A timeout, a connection error, 429 or 5xx is retried (waits retry_backoff, doubling); other
 4xx fail at once. Prompts of one call go out `batch_size` at a time in parallel threads.
+With `generate(..., on_text=f)` the requests ask for `"stream": true` and `f(i, piece)` gets
+each piece of answer i as it arrives (a stream that breaks after text was passed on is not
+retried: that would repeat the text).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class OpenAIGenerator:
             "chat_template_kwargs": {"enable_thinking": False},  # Qwen3 on vLLM; other servers ignore it
         }
 
-    def _post(self, payload: dict) -> dict:
+    def _post(self, payload: dict, on_text=None) -> dict:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.cfg.api_key_env or "", "")
         if key:
@@ -62,6 +65,8 @@ class OpenAIGenerator:
         req = urllib.request.Request(self.url, data=json.dumps(payload).encode("utf-8"), headers=headers, method="POST")
         try:
             with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
+                if payload.get("stream"):
+                    return self._read_stream(resp, on_text)
                 body = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
@@ -85,14 +90,44 @@ class OpenAIGenerator:
             raise _Retryable(f"malformed reply: {body[:200]!r}") from exc
         return data
 
-    def _one(self, messages: list[dict], opts: dict) -> GenerationResult:
+    def _read_stream(self, resp, on_text) -> dict:
+        """A streamed completion (Server-Sent Events of chat.completion.chunk) as one reply."""
+        pieces: list[str] = []
+        usage, finish = {}, ""
+        try:
+            for raw in resp:
+                line = raw.decode("utf-8").strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    if piece:
+                        pieces.append(piece)
+                        on_text(piece)
+                    finish = choice.get("finish_reason") or finish
+        except (ValueError, AttributeError, OSError, http.client.HTTPException) as exc:
+            if pieces:
+                raise LexkzError(f"{self.url}: the answer stream broke after {len(''.join(pieces))} characters "
+                                 f"({exc.__class__.__name__}: {exc})", exit_code=3) from exc
+            raise _Retryable(f"broken stream: {exc}") from exc
+        return {"choices": [{"message": {"content": "".join(pieces)}, "finish_reason": finish}], "usage": usage}
+
+    def _one(self, messages: list[dict], opts: dict, on_text=None) -> GenerationResult:
         payload = self._payload(messages, opts)
+        if on_text is not None:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
         errors = []
         wait = self.cfg.retry_backoff
         t0 = time.perf_counter()
         for attempt in range(self.cfg.retries + 1):
             try:
-                data = self._post(payload)
+                data = self._post(payload, on_text)
                 break
             except _Retryable as exc:
                 errors.append(str(exc))
@@ -112,7 +147,8 @@ class OpenAIGenerator:
             seconds=time.perf_counter() - t0, finish_reason=choice.get("finish_reason") or "",
             extra={"attempts": len(errors) + 1, "retried_errors": errors})
 
-    def generate(self, batch: list[list[dict]], progress: bool = False, **overrides) -> list[GenerationResult]:
+    def generate(self, batch: list[list[dict]], progress: bool = False, on_text=None,
+                 **overrides) -> list[GenerationResult]:
         check_batch(batch)
         unknown = set(overrides) - set(OVERRIDABLE)
         if unknown:
@@ -122,7 +158,10 @@ class OpenAIGenerator:
         from tqdm.auto import tqdm
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(lambda m: self._one(m, opts), batch)
+            def one(i: int, messages: list[dict]) -> GenerationResult:
+                return self._one(messages, opts, (lambda piece: on_text(i, piece)) if on_text else None)
+
+            results = pool.map(one, range(len(batch)), batch)
             return list(tqdm(results, total=len(batch), desc="generate", unit="answer",
                              disable=not progress or len(batch) < 2))
 
