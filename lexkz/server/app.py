@@ -69,7 +69,7 @@ def _models(cfg: ServeConfig, max_chars: int):
         model_config = ConfigDict(extra="forbid")
         question: Question
         lang: Lang | None = None
-        k: K = cfg.default_k
+        k: K | None = None  # None: the [retrieval] k, the one default
         mode: Literal["rag", "closed_book"] = "rag"
         act_codes: list[str] | None = Field(default=None, max_length=50, description="retrieve only from these acts")
         strip_question = field_validator("question")(not_empty)
@@ -78,7 +78,7 @@ def _models(cfg: ServeConfig, max_chars: int):
         model_config = ConfigDict(extra="forbid")
         question: Question
         lang: Lang | None = None
-        k: K = cfg.default_k
+        k: K | None = None  # None: the [retrieval] k, the one default
         mode: Literal["rag", "closed_book"] = "rag"
         act: list[str] = Field(default_factory=list, max_length=50, description="retrieve only from these acts")
         strip_question = field_validator("question")(not_empty)
@@ -86,7 +86,7 @@ def _models(cfg: ServeConfig, max_chars: int):
     class SearchQuery(BaseModel):
         model_config = ConfigDict(extra="forbid")
         q: Annotated[str, Field(min_length=1, max_length=max_chars, description="search text")]
-        k: K = cfg.search_default_k
+        k: K | None = None  # None: the [retrieval] k
         lang: Lang | None = None
         act: list[str] = Field(default_factory=list, max_length=50)
         include_repealed: bool = False
@@ -224,7 +224,7 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
     # ------------------------------------------------------------- endpoints
     @api.post("/ask", summary="Answer a question (the final state, as `lexkz ask --json`)")
     async def ask(body: AskRequest, request: Request):
-        engine.check_question(body.question, body.lang, body.mode, body.k)
+        engine.check_question(body.question, body.lang, body.mode, body.k or engine.default_k)
         cancelled = threading.Event()
         final, version = await in_thread(request, lambda: engine.ask(
             body.question, lang=body.lang, k=body.k, mode=body.mode, act_codes=body.act_codes, cancelled=cancelled),
@@ -236,7 +236,7 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
              description="Events: `node` ({node, update}) as each graph node finishes, `token` ({text}) "
                          "for generators that stream, then `final` (the final state) or `error` ({error, status}).")
     async def ask_stream(params: Annotated[AskQuery, Query()], request: Request):
-        engine.check_question(params.question, params.lang, params.mode, params.k)
+        engine.check_question(params.question, params.lang, params.mode, params.k or engine.default_k)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         cancelled = threading.Event()
@@ -284,7 +284,7 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
     @api.get("/search", summary="Search articles (hits with snippets)")
     async def search(params: Annotated[SearchQuery, Query()], request: Request):
         result = await in_thread(request, lambda: engine.search(
-            params.q, k=params.k, lang=params.lang, act_codes=params.act, include_repealed=params.include_repealed))
+            params.q, k=params.k or engine.default_k, lang=params.lang, act_codes=params.act, include_repealed=params.include_repealed))
         request.state.log = f"index=v{result['index_version']} hits={len(result['hits'])}"
         return result
 

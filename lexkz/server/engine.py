@@ -43,6 +43,7 @@ class Engine:
         self.cfg = cfg
         self.gen_cfg = gen_cfg or GenerationConfig()
         self.retrieval_cfg = retrieval_cfg or RetrievalConfig()
+        self.default_k = self.retrieval_cfg.k  # the one k default: [retrieval] k
         self.index_dir = Path(cfg.index)
         self.generator = generator or make_generator(self.gen_cfg)
         if hasattr(self.generator, "check"):
@@ -132,7 +133,7 @@ class Engine:
                 on_update(node, partial)
 
         try:
-            final = ask(question, lang=lang, mode=mode, k=k or self.cfg.default_k,
+            final = ask(question, lang=lang, mode=mode, k=k or self.default_k,
                         filters={"act_codes": act_codes} if act_codes else None, context=ctx, on_update=update)
         finally:
             generator.close()
@@ -168,6 +169,6 @@ class Engine:
             "embedding": (m.get("embedding") or {}).get("model"), "counts": m.get("counts"),
             "acts": live.index.articles.acts(),
             "generator": self.generator.info(),
-            "limits": {"max_k": self.cfg.max_k, "default_k": self.cfg.default_k,
+            "limits": {"max_k": self.cfg.max_k, "default_k": self.default_k,
                        "max_question_chars": self.gen_cfg.max_question_chars},
         }
