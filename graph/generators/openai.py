@@ -1,5 +1,5 @@
 """OpenAIGenerator: any OpenAI-compatible /v1/chat/completions endpoint (e.g. vLLM serving
-Qwen3-8B with the LoRA adapter), with per-request timeouts and retries. Standard library only.
+Qwen3-8B with the LoRA adapter), with per-request timeouts and retries, over httpx.
 
     vllm serve Qwen/Qwen3-8B --enable-lora --lora-modules lexkz=runs/sft/adapter
     lexkz ask "..." --generator openai --base-url http://127.0.0.1:8000/v1 --model lexkz
@@ -7,19 +7,19 @@ Qwen3-8B with the LoRA adapter), with per-request timeouts and retries. Standard
 The key comes from the environment variable named by `api_key_env` (unset: no key is sent).
 A timeout, a connection error, 429 or 5xx is retried (waits retry_backoff, doubling); other
 4xx fail at once. Prompts of one call go out `batch_size` at a time in parallel threads.
+Redirects are never followed (the key would go to whatever host the reply names): a 3xx is
+an error that names the target, so the user can set --base-url to it knowingly.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+
+import httpx
 
 from graph.config import GenerationConfig
 from graph.generators.base import GenerationResult, check_batch, strip_thinking
@@ -54,45 +54,47 @@ class OpenAIGenerator:
             "chat_template_kwargs": {"enable_thinking": False},  # Qwen3 on vLLM; other servers ignore it
         }
 
-    def _post(self, payload: dict) -> dict:
+    def _headers(self) -> dict:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.cfg.api_key_env or "", "")
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(self.url, data=json.dumps(payload).encode("utf-8"), headers=headers, method="POST")
+        return headers
+
+    def _post(self, client: httpx.Client, payload: dict) -> dict:
         try:
-            with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
-            if exc.code == 429 or exc.code >= 500:
-                raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
-            raise LexkzError(f"{self.url} refused the request: HTTP {exc.code}: {detail} "
-                             "(check --model, the API key variable and the server's accepted parameters)",
-                             exit_code=3) from exc
-        except (TimeoutError, socket.timeout) as exc:
+            resp = client.post(self.url, content=json.dumps(payload).encode("utf-8"), headers=self._headers())
+        except httpx.TimeoutException as exc:
             raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
-            raise _Retryable(f"connection failed: {exc.reason}") from exc
-        except (ConnectionError, http.client.HTTPException) as exc:
-            raise _Retryable(f"connection failed: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed: {exc!r}") from exc
+        if resp.is_redirect:
+            raise LexkzError(f"{self.url} answered HTTP {resp.status_code} with a redirect to "
+                             f"{resp.headers.get('Location', '(no Location)')}; redirects are not followed, so the API key "
+                             "is never sent to another address: if that address is the real endpoint, pass it as --base-url",
+                             exit_code=3)
+        if resp.status_code >= 400:
+            detail = resp.content[:300].decode("utf-8", "replace")
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise _Retryable(f"HTTP {resp.status_code}: {detail}")
+            raise LexkzError(f"{self.url} refused the request: HTTP {resp.status_code}: {detail} "
+                             "(check --model, the API key variable and the server's accepted parameters)",
+                             exit_code=3)
         try:
-            data = json.loads(body)
+            data = resp.json()
             data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Retryable(f"malformed reply: {body[:200]!r}") from exc
+            raise _Retryable(f"malformed reply: {resp.content[:200]!r}") from exc
         return data
 
-    def _one(self, messages: list[dict], opts: dict) -> GenerationResult:
+    def _one(self, client: httpx.Client, messages: list[dict], opts: dict) -> GenerationResult:
         payload = self._payload(messages, opts)
         errors = []
         wait = self.cfg.retry_backoff
         t0 = time.perf_counter()
         for attempt in range(self.cfg.retries + 1):
             try:
-                data = self._post(payload)
+                data = self._post(client, payload)
                 break
             except _Retryable as exc:
                 errors.append(str(exc))
@@ -121,8 +123,9 @@ class OpenAIGenerator:
         workers = max(1, min(int(opts["batch_size"]), len(batch)))
         from tqdm.auto import tqdm
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(lambda m: self._one(m, opts), batch)
+        with httpx.Client(timeout=self.cfg.timeout, follow_redirects=False) as client, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(lambda m: self._one(client, m, opts), batch)
             return list(tqdm(results, total=len(batch), desc="generate", unit="answer",
                              disable=not progress or len(batch) < 2))
 
