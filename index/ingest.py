@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.article import Article, article_id
+from index.gitsafe import differs_from_head, head_commit, tracked_blobs
 from lexkz.common import sha256_file, sha256_text
 from lexkz.errors import LexkzError
 
@@ -307,19 +307,12 @@ def find_act_folders(root: Path) -> list[Path]:
     return found
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def git_commit(path: Path) -> str | None:
-    """HEAD commit of the git repo that tracks files under `path`, else None."""
-    if not _git(path, "ls-files", "--", "."):
+    """HEAD commit of the git repo whose HEAD has files under `path`, else None. Read with
+    plumbing only (index.gitsafe): the folder's git config runs nothing."""
+    if not tracked_blobs(path):
         return None
-    return _git(path, "rev-parse", "HEAD")
+    return head_commit(path)
 
 
 def corpus_revision(root: Path, files: list[Path]) -> dict:
@@ -328,7 +321,7 @@ def corpus_revision(root: Path, files: list[Path]) -> dict:
     files_id = sha256_text("\n".join(f"{p.relative_to(root)} {sha256_file(p)}" for p in sorted(files)))
     commit = git_commit(root)
     if commit:
-        dirty = bool(_git(root, "status", "--porcelain", "--", "."))
+        dirty = differs_from_head(root, files)
         rev = {"kind": "git", "commit": commit, "dirty": dirty, "id": commit if not dirty else f"{commit}+{files_id[:12]}"}
         return rev
     repos = {}
