@@ -166,8 +166,12 @@ def train(cfg: SFTConfig) -> dict:
     optim = cfg.optim if cfg.optim != "auto" else ("paged_adamw_8bit" if cuda else "adamw_torch")
 
     # ---- tokenizer and the training template (answer-only generation markers)
+    from lexkz.hub import hub_model_source
+
+    local_only = hub_model_source(cfg.model, "the model", "for the tiny smoke model run "
+                                  "`lexkz tiny-model --out .lexkz/tiny-qwen3 --init-std 0.3`")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model, local_files_only=local_only)
     except OSError as exc:
         raise LexkzError(
             f"cannot load the model {cfg.model!r} ({type(exc).__name__}); pass an existing local path or hub id "
@@ -218,7 +222,7 @@ def train(cfg: SFTConfig) -> dict:
     else:
         load_kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(cfg.model, **load_kwargs)
+        model = AutoModelForCausalLM.from_pretrained(cfg.model, local_files_only=local_only, **load_kwargs)
     except OSError as exc:
         raise LexkzError(f"cannot load the model {cfg.model}: {exc}", 3) from exc
     model.config.use_cache = False
