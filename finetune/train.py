@@ -206,8 +206,10 @@ def train(cfg: SFTConfig) -> dict:
     complete, incomplete = scan_checkpoints(ckpt_dir)
     last_ckpt = str(complete) if complete else None
     if cfg.resume and last_ckpt is None:
-        torn = f" ({', '.join(f'{p.name}: {why}' for p, why in incomplete)})" if incomplete else ""
-        raise LexkzError(f"resume=true but {ckpt_dir} has no complete checkpoint{torn}; start without --resume "
+        if not incomplete:
+            raise LexkzError(f"resume=true but {ckpt_dir} has no checkpoint; start without --resume", 3)
+        torn = ", ".join(f"{p.name}: {why}" for p, why in incomplete)
+        raise LexkzError(f"resume=true but {ckpt_dir} has no complete checkpoint ({torn}); start without --resume "
                          "(incomplete checkpoints are then set aside)", 3)
     if not cfg.resume and last_ckpt is not None:
         raise LexkzError(f"{ckpt_dir} already has checkpoints; continue with --resume or pick another --output-dir", 4)

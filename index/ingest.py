@@ -417,8 +417,10 @@ def read_corpus(path: str | Path, langs: tuple[str, ...] = LANGS) -> CorpusSnaps
     warnings: list[str] = []
     folders = find_act_folders(root, warnings)
     if not folders:
+        links = sum("symlink to a folder" in w for w in warnings)
         raise LexkzError(f"no acts found under {root}: expected folders with meta.yaml and rus.md/kaz.md "
-                         f"(see ../shared/corpus/README.md)")
+                         f"(see ../shared/corpus/README.md)"
+                         + (f"; {links} symlinked folder(s) were not followed: copy the act folders in" if links else ""))
     acts: list[Act] = []
     articles: list[Article] = []
     files: list[Path] = []
