@@ -317,7 +317,10 @@ def _text_files(folder: Path, lang: str, warnings: list[str] | None = None) -> l
     if os.path.lexists(single):
         _skip(single, _describe(single), warnings)
     parts = folder / lang
-    if not parts.is_dir() or parts.is_symlink():
+    if parts.is_symlink() and parts.is_dir():
+        _skip(parts, "is a symlink to a folder, which is not followed (copy the parts in)", warnings)
+        return []
+    if not parts.is_dir():
         return []
     found = []
     for p in sorted(parts.glob("*.md")):
