@@ -19,6 +19,8 @@ Output directory:
     report/      written at the end (same as `lexkz eval report DIR`)
 A run that stops part way resumes where it stopped when started again with the same config and
 output directory: finished batches are skipped, so the result equals an uninterrupted run.
+One run at a time per output directory: DIR/.lock is held from the first read of run.json to
+the end, and a second `lexkz eval run` into the same directory is refused (exit 4).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from lexkz.config import to_dict
 from lexkz.errors import LexkzError
 from lexkz.tiny import is_tiny_random
 
-ROWS_FILE, RECORD_FILE = "rows.jsonl", "run.json"
+ROWS_FILE, RECORD_FILE, LOCK_FILE = "rows.jsonl", "run.json", ".lock"
 LIBRARIES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "sentence-transformers",
              "faiss-cpu", "langgraph", "langchain-core", "numpy", "scipy", "lexkz"]
 
@@ -318,6 +320,30 @@ def _done_keys(rows_path: Path) -> set[tuple[str, str, str]]:
     return done
 
 
+class _RunDirLock:
+    """OUT/.lock held for the whole run; a second run into the same directory is refused (exit 4)."""
+
+    def __init__(self, out: Path):
+        from filelock import FileLock
+
+        self.path = out / LOCK_FILE
+        self.lock = FileLock(str(self.path))
+
+    def __enter__(self):
+        from filelock import Timeout
+
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            raise LexkzError(f"another `lexkz eval run` is writing {self.path.parent} (lock {self.path} is held): "
+                             "wait for it to finish (then run this one again to resume or check it), "
+                             "or pass another --output-dir", 4) from None
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
 def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None = None, progress: bool = True) -> Path:
     """Run (or resume) the ablation described by `cfg`; returns the output directory.
 
@@ -368,77 +394,78 @@ def run_eval(cfg: EvalConfig, on_batch: Callable[[str, str, int], None] | None =
     record["resume_key"] = _resume_key(cfg, info, record)
     _check_generators(cfg)  # a missing model/adapter fails here, before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    record_path, rows_path = out / RECORD_FILE, out / ROWS_FILE
-    if rows_path.is_file() and not record_path.is_file():
-        raise LexkzError(f"{rows_path} exists without its run.json: this is not a resumable eval run; "
-                         "pass a new --output-dir", 4)
-    if record_path.is_file() and _done_keys(rows_path):
-        old = json.loads(record_path.read_text(encoding="utf-8"))
-        if old.get("resume_key") != record["resume_key"]:
-            before = old.get("resume_key") or {}
-            changed = sorted(f"{k}.{sub}" if isinstance(v, dict) and isinstance(before.get(k), dict) else k
-                             for k, v in record["resume_key"].items() if before.get(k) != v
-                             for sub in ([s for s in v if before[k].get(s) != v[s]] if isinstance(v, dict)
-                                         and isinstance(before.get(k), dict) else [None]))
-            raise LexkzError(f"{out} holds an eval run with different settings ({', '.join(changed)}); "
-                             "resume it with its own config, or pass a new --output-dir", 4)
-        record["started_at"] = old.get("started_at")
-        record["resumed"] = int(old.get("resumed", 0)) + 1
-    else:
-        record["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_json(record_path, record)
-    done = _done_keys(rows_path)
+    with _RunDirLock(out):
+        record_path, rows_path = out / RECORD_FILE, out / ROWS_FILE
+        if rows_path.is_file() and not record_path.is_file():
+            raise LexkzError(f"{rows_path} exists without its run.json: this is not a resumable eval run; "
+                             "pass a new --output-dir", 4)
+        if record_path.is_file() and _done_keys(rows_path):
+            old = json.loads(record_path.read_text(encoding="utf-8"))
+            if old.get("resume_key") != record["resume_key"]:
+                before = old.get("resume_key") or {}
+                changed = sorted(f"{k}.{sub}" if isinstance(v, dict) and isinstance(before.get(k), dict) else k
+                                 for k, v in record["resume_key"].items() if before.get(k) != v
+                                 for sub in ([s for s in v if before[k].get(s) != v[s]] if isinstance(v, dict)
+                                             and isinstance(before.get(k), dict) else [None]))
+                raise LexkzError(f"{out} holds an eval run with different settings ({', '.join(changed)}); "
+                                 "resume it with its own config, or pass a new --output-dir", 4)
+            record["started_at"] = old.get("started_at")
+            record["resumed"] = int(old.get("resumed", 0)) + 1
+        else:
+            record["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(record_path, record)
+        done = _done_keys(rows_path)
 
-    # work plan: fixed batches so a resumed run sees exactly the batches of an uninterrupted one
-    sets = [("main", items, cfg.conditions), ("control", control, [c for c in cfg.conditions if c in ("base", "ft")])]
-    total = sum(len(its) for _, its, conds in sets for _ in conds)
+        # work plan: fixed batches so a resumed run sees exactly the batches of an uninterrupted one
+        sets = [("main", items, cfg.conditions), ("control", control, [c for c in cfg.conditions if c in ("base", "ft")])]
+        total = sum(len(its) for _, its, conds in sets for _ in conds)
 
-    from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-    import graph.ask  # noqa: F401 - import LangGraph before the first batch is timed
+        import graph.ask  # noqa: F401 - import LangGraph before the first batch is timed
 
-    retriever = None
-    if any(CONDITION_SPECS[c][0] == "rag" for c in cfg.conditions):
-        from retrieval.hybrid import HybridRetriever
+        retriever = None
+        if any(CONDITION_SPECS[c][0] == "rag" for c in cfg.conditions):
+            from retrieval.hybrid import HybridRetriever
 
-        retriever = HybridRetriever(index, cfg.retrieval)
-    semantic = SemanticScorer(cfg.semantic_model, cfg.semantic_mode) if cfg.semantic_model else None
-    store = index.articles if index is not None else None
-    bar = tqdm(total=total, initial=len(done), desc="eval", unit="answer", disable=not progress)
-    try:
-        for group_conditions, with_adapter in _model_plan(cfg):
-            pending = [(s, its, c) for s, its, conds in sets for c in group_conditions if c in conds
-                       and any((s, c, it.id) not in done for it in its)]
-            if not pending:
-                continue
-            from graph.generators import make_generator
+            retriever = HybridRetriever(index, cfg.retrieval)
+        semantic = SemanticScorer(cfg.semantic_model, cfg.semantic_mode) if cfg.semantic_model else None
+        store = index.articles if index is not None else None
+        bar = tqdm(total=total, initial=len(done), desc="eval", unit="answer", disable=not progress)
+        try:
+            for group_conditions, with_adapter in _model_plan(cfg):
+                pending = [(s, its, c) for s, its, conds in sets for c in group_conditions if c in conds
+                           and any((s, c, it.id) not in done for it in its)]
+                if not pending:
+                    continue
+                from graph.generators import make_generator
 
-            backend = CONDITION_SPECS[group_conditions[0]][2]
-            gen_cfg = _generation_config(cfg, backend, cfg.adapter if with_adapter else "")
-            generator = make_generator(gen_cfg)
-            if hasattr(generator, "load"):  # load before timing the first batch (and fail early)
-                generator.load()
-            for set_name, its, condition in pending:
-                gen = AdapterDisabled(generator) if with_adapter and not CONDITION_SPECS[condition][1] else generator
-                for start in range(0, len(its), cfg.batch_size):
-                    batch = its[start:start + cfg.batch_size]
-                    if all((set_name, condition, it.id) in done for it in batch):
-                        continue
-                    rows = _run_batch(batch, set_name, condition, gen, gen_cfg, retriever, store, semantic, cfg, done)
-                    append_jsonl(rows_path, rows)
-                    done.update((set_name, condition, r["id"]) for r in rows)
-                    bar.update(len(rows))
-                    if on_batch:
-                        on_batch(set_name, condition, len(rows))
-            del generator, gen
-            gc.collect()
-    finally:
-        bar.close()
-    record["status"] = "complete"
-    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_json(record_path, record)
-    if cfg.report:
-        from eval.report import write_report
+                backend = CONDITION_SPECS[group_conditions[0]][2]
+                gen_cfg = _generation_config(cfg, backend, cfg.adapter if with_adapter else "")
+                generator = make_generator(gen_cfg)
+                if hasattr(generator, "load"):  # load before timing the first batch (and fail early)
+                    generator.load()
+                for set_name, its, condition in pending:
+                    gen = AdapterDisabled(generator) if with_adapter and not CONDITION_SPECS[condition][1] else generator
+                    for start in range(0, len(its), cfg.batch_size):
+                        batch = its[start:start + cfg.batch_size]
+                        if all((set_name, condition, it.id) in done for it in batch):
+                            continue
+                        rows = _run_batch(batch, set_name, condition, gen, gen_cfg, retriever, store, semantic, cfg, done)
+                        append_jsonl(rows_path, rows)
+                        done.update((set_name, condition, r["id"]) for r in rows)
+                        bar.update(len(rows))
+                        if on_batch:
+                            on_batch(set_name, condition, len(rows))
+                del generator, gen
+                gc.collect()
+        finally:
+            bar.close()
+        record["status"] = "complete"
+        record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(record_path, record)
+        if cfg.report:
+            from eval.report import write_report
 
-        write_report([out])
+            write_report([out])
     return out

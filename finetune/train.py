@@ -10,6 +10,11 @@ max_length (counted) -> base model (CUDA: 4-bit NF4, double quant, bf16 compute,
 prepare_model_for_kbit_training; CPU: plain LoRA on fp32 unless load_in_4bit=true) -> LoRA ->
 SFTTrainer (assistant-only loss, eval every N steps, early stopping, best checkpoint, resume)
 -> adapter + tokenizer + templates + run record (finetune/record.py) in the output directory.
+
+Checkpoints: a complete one has trainer_state.json (written last by the Trainer, and valid
+JSON) and the adapter weights. A run killed while writing checkpoint-N resumes (`--resume`) from
+the last complete one and says so; incomplete checkpoints are set aside (renamed
+`incomplete-checkpoint-N`, never deleted), so a fresh start also works when none is complete.
 """
 
 from __future__ import annotations
@@ -70,6 +75,55 @@ def keep_fitting(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dic
         if len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]) <= max_length
     ]
     return kept, len(rows) - len(kept)
+
+
+# ---------------------------------------------------------------- checkpoints
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def checkpoint_missing(ckpt: Path) -> str | None:
+    """Why `ckpt` cannot be resumed from (None when it is complete)."""
+    state = ckpt / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return "trainer_state.json is cut off"
+    if not any((ckpt / name).is_file() for name in ADAPTER_WEIGHTS):
+        return "no adapter weights"
+    return None
+
+
+def scan_checkpoints(ckpt_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """(the last complete checkpoint-N, [(incomplete checkpoint, what it lacks)])."""
+    import re
+
+    found = sorted((int(m.group(1)), p) for p in (ckpt_dir.iterdir() if ckpt_dir.is_dir() else [])
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    complete, incomplete = None, []
+    for _, path in found:
+        why = checkpoint_missing(path)
+        if why:
+            incomplete.append((path, why))
+        else:
+            complete = path
+    return complete, incomplete
+
+
+def set_aside(incomplete: list[tuple[Path, str]]) -> list[str]:
+    """Rename each incomplete checkpoint to incomplete-checkpoint-N (the Trainer never reads those)."""
+    moved = []
+    for path, why in incomplete:
+        target = path.with_name(f"incomplete-{path.name}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"incomplete-{path.name}.{n}")
+        path.rename(target)
+        print(f"[sft] {path.name} is incomplete ({why}; killed while saving?): set aside as {target.name}", flush=True)
+        moved.append(target.name)
+    return moved
 
 
 # ---------------------------------------------------------------- callbacks
@@ -153,7 +207,6 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from finetune.qlora import lora_config, nf4_config
-    from transformers.trainer_utils import get_last_checkpoint
 
     from finetune import record
     from finetune.template import make_training_template
@@ -163,11 +216,19 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
     ckpt_dir = out / CHECKPOINT_DIR
     if (out / ADAPTER_DIR).exists() and not cfg.resume:
         raise LexkzError(f"{out} already holds a finished run; pick another --output-dir (runs are never overwritten)", 4)
-    last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    complete, incomplete = scan_checkpoints(ckpt_dir)
+    last_ckpt = str(complete) if complete else None
     if cfg.resume and last_ckpt is None:
-        raise LexkzError(f"resume=true but {ckpt_dir} has no checkpoint; start without --resume", 3)
+        if not incomplete:
+            raise LexkzError(f"resume=true but {ckpt_dir} has no checkpoint; start without --resume", 3)
+        torn = ", ".join(f"{p.name}: {why}" for p, why in incomplete)
+        raise LexkzError(f"resume=true but {ckpt_dir} has no complete checkpoint ({torn}); start without --resume "
+                         "(incomplete checkpoints are then set aside)", 3)
     if not cfg.resume and last_ckpt is not None:
         raise LexkzError(f"{ckpt_dir} already has checkpoints; continue with --resume or pick another --output-dir", 4)
+    set_aside_names = set_aside(incomplete)
+    if last_ckpt:
+        print(f"[sft] resuming from {complete.name}, the last complete checkpoint", flush=True)
     set_seed(cfg.seed)
 
     # ---- where and how: device, precision, batch arithmetic
@@ -179,8 +240,12 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
     optim = cfg.optim if cfg.optim != "auto" else ("paged_adamw_8bit" if cuda else "adamw_torch")
 
     # ---- tokenizer and the training template (answer-only generation markers)
+    from lexkz.hub import hub_model_source
+
+    local_only = hub_model_source(cfg.model, "the model", "for the tiny smoke model run "
+                                  "`lexkz tiny-model --out .lexkz/tiny-qwen3 --init-std 0.3`")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model, local_files_only=local_only)
     except OSError as exc:
         raise LexkzError(
             f"cannot load the model {cfg.model!r} ({type(exc).__name__}); pass an existing local path or hub id "
@@ -227,7 +292,7 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
         load_kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float32
     if model is None:
         try:
-            model = AutoModelForCausalLM.from_pretrained(cfg.model, **load_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(cfg.model, local_files_only=local_only, **load_kwargs)
         except OSError as exc:
             raise LexkzError(f"cannot load the model {cfg.model}: {exc}", 3) from exc
     model.config.use_cache = False
@@ -319,7 +384,7 @@ def train(cfg: SFTConfig, model=None, extra_callbacks: tuple = ()) -> dict:
             "train_examples": len(train_rows), "eval_examples": len(eval_rows) if do_eval else 0,
             "dropped_too_long": {"train": dropped_train, "eval": dropped_eval},
             "lora_target_modules": target_module_list(cfg), "quantized_linear_layers": quantized_layers, "tiny_random_model": is_tiny_random(cfg.model),
-            "resumed_from": last_ckpt if cfg.resume else None,
+            "resumed_from": last_ckpt if cfg.resume else None, "set_aside_checkpoints": set_aside_names,
         },
         "data_card": card,
         "versions": library_versions(("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes")),

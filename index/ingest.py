@@ -12,6 +12,9 @@ such as `.git` and `_versions`, are skipped):
   `title: {rus, kaz}`, `source: {rus, kaz}` and no `status` (the `requisite` says when an act
   stopped being in force). The corpus dir (or each synced scope below it) is a git repo.
 
+Folders that are symlinks are not followed, and act files that are not regular files (FIFOs,
+devices) are skipped, each with a warning; files are opened without blocking.
+
 An article runs from its heading to the next heading of any level; footnotes
 (`Сноска. …`, `Ескертпе. …`) and notes therefore stay with their article. Text before the
 first article (preamble) is not an article and is not indexed. A heading that looks like an
@@ -24,13 +27,15 @@ article heading but cannot be parsed (e.g. `### Статья 12а`) is reported 
 from __future__ import annotations
 
 import logging
+import os
 import re
-import subprocess
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.article import Article, article_id
+from index.gitsafe import differs_from_head, head_commit, tracked_blobs
 from lexkz.common import sha256_file, sha256_text
 from lexkz.errors import LexkzError
 
@@ -135,11 +140,30 @@ def _urls(meta: dict, code: str) -> tuple[str, str]:
     return f"https://zan.gov.kz/client/#!/doc/{doc}/rus", f"https://zan.gov.kz/client/#!/doc/{doc}/kaz"
 
 
+def read_regular_text(path: Path) -> str:
+    """The UTF-8 text of `path`, which must be a regular file: it is opened without blocking and
+    checked after opening, so a FIFO or device put in its place cannot hang or feed the read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file ({_kind(os.fstat(fd).st_mode)})")
+        data = fh.read()
+    return data.decode("utf-8")
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _read_meta(path: Path) -> dict:
     import yaml
 
     try:
-        meta = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        meta = yaml.load(read_regular_text(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError) as exc:
         raise LexkzError(f"cannot read {path}: {exc}; check the file's permissions and that it is UTF-8") from exc
     except yaml.YAMLError as exc:
@@ -176,7 +200,7 @@ def _act_from_meta(meta: dict, folder: Path, rel: str, first_titles: dict[str, s
 
 def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise LexkzError(f"cannot read {path}: {exc}; check the file's permissions and that it is UTF-8 text") from exc
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -270,16 +294,56 @@ def split_articles(
 # ---------------------------------------------------------------- corpus
 
 
-def _text_files(folder: Path, lang: str) -> list[Path]:
+def _is_regular(path: Path) -> bool:
+    """A regular file (a symlink to one counts); FIFOs, sockets, devices and folders do not."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _skip(path: Path, why: str, warnings: list[str] | None) -> None:
+    msg = f"{path}: {why}; skipped"
+    log.warning(msg)
+    if warnings is not None:
+        warnings.append(msg)
+
+
+def _text_files(folder: Path, lang: str, warnings: list[str] | None = None) -> list[Path]:
+    """`<lang>.md`, else the parts `<lang>/*.md` (regular files only; others are skipped with a warning)."""
     single = folder / f"{lang}.md"
-    if single.is_file():
+    if _is_regular(single):
         return [single]
+    if os.path.lexists(single):
+        _skip(single, _describe(single), warnings)
     parts = folder / lang
-    return sorted(parts.glob("*.md")) if parts.is_dir() else []
+    if parts.is_symlink() and parts.is_dir():
+        _skip(parts, "is a symlink to a folder, which is not followed (copy the parts in)", warnings)
+        return []
+    if not parts.is_dir():
+        return []
+    found = []
+    for p in sorted(parts.glob("*.md")):
+        if _is_regular(p):
+            found.append(p)
+        else:
+            _skip(p, _describe(p), warnings)
+    return found
 
 
-def find_act_folders(root: Path) -> list[Path]:
-    """Folders holding one act (meta.yaml and/or rus.md/kaz.md), sorted; errors on half-acts."""
+def _describe(path: Path) -> str:
+    try:
+        return f"is {_kind(path.stat().st_mode)}, not a regular file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+
+
+def find_act_folders(root: Path, warnings: list[str] | None = None) -> list[Path]:
+    """Folders holding one act (meta.yaml and/or rus.md/kaz.md), sorted; errors on half-acts.
+
+    Symlinked folders are never followed (a link loop or a link out of the corpus would be
+    read otherwise), and act files that are not regular files (a FIFO named meta.yaml) are
+    skipped: both with a warning. A folder whose meta.yaml is not a regular file is skipped."""
     found: list[Path] = []
 
     def walk(d: Path) -> None:
@@ -288,9 +352,12 @@ def find_act_folders(root: Path) -> list[Path]:
         except OSError as exc:
             raise LexkzError(f"cannot read corpus folder {d}: {exc}; check its permissions") from exc
         names = {e.name for e in entries}
+        if "meta.yaml" in names and not _is_regular(d / "meta.yaml"):
+            _skip(d, f"its meta.yaml {_describe(d / 'meta.yaml')}", warnings)
+            return
         has_meta = "meta.yaml" in names
-        texts = [lang for lang in LANGS if _text_files(d, lang)] if has_meta else [
-            lang for lang in LANGS if f"{lang}.md" in names]
+        texts = [lang for lang in LANGS if _text_files(d, lang, warnings if has_meta else None)] if has_meta else [
+            lang for lang in LANGS if f"{lang}.md" in names and _is_regular(d / f"{lang}.md")]
         if has_meta and not texts:
             raise LexkzError(f"act folder {d} has meta.yaml but no rus.md or kaz.md: add the act text or remove the folder")
         if texts and not has_meta:
@@ -300,26 +367,26 @@ def find_act_folders(root: Path) -> list[Path]:
             found.append(d)
             return
         for e in entries:
-            if e.is_dir() and not e.name.startswith((".", "_")):
+            if e.name.startswith((".", "_")):
+                continue
+            if e.is_symlink():
+                if e.is_dir():
+                    _skip(e, "is a symlink to a folder, which is not followed (copy the folder in if it belongs "
+                             "to the corpus)", warnings)
+                continue
+            if e.is_dir():
                 walk(e)
 
     walk(root)
     return found
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def git_commit(path: Path) -> str | None:
-    """HEAD commit of the git repo that tracks files under `path`, else None."""
-    if not _git(path, "ls-files", "--", "."):
+    """HEAD commit of the git repo whose HEAD has files under `path`, else None. Read with
+    plumbing only (index.gitsafe): the folder's git config runs nothing."""
+    if not tracked_blobs(path):
         return None
-    return _git(path, "rev-parse", "HEAD")
+    return head_commit(path)
 
 
 def corpus_revision(root: Path, files: list[Path]) -> dict:
@@ -328,7 +395,7 @@ def corpus_revision(root: Path, files: list[Path]) -> dict:
     files_id = sha256_text("\n".join(f"{p.relative_to(root)} {sha256_file(p)}" for p in sorted(files)))
     commit = git_commit(root)
     if commit:
-        dirty = bool(_git(root, "status", "--porcelain", "--", "."))
+        dirty = differs_from_head(root, files)
         rev = {"kind": "git", "commit": commit, "dirty": dirty, "id": commit if not dirty else f"{commit}+{files_id[:12]}"}
         return rev
     repos = {}
@@ -350,13 +417,15 @@ def read_corpus(path: str | Path, langs: tuple[str, ...] = LANGS) -> CorpusSnaps
                          f"(meta.yaml + rus.md/kaz.md), or fetch one with `lexkz corpus sync --dir {root}`")
     if not root.is_dir():
         raise LexkzError(f"corpus path {root} is not a directory: pass the folder that holds the act folders")
-    folders = find_act_folders(root)
+    warnings: list[str] = []
+    folders = find_act_folders(root, warnings)
     if not folders:
+        links = sum("symlink to a folder" in w for w in warnings)
         raise LexkzError(f"no acts found under {root}: expected folders with meta.yaml and rus.md/kaz.md "
-                         f"(see ../shared/corpus/README.md)")
+                         f"(see ../shared/corpus/README.md)"
+                         + (f"; {links} symlinked folder(s) were not followed: copy the act folders in" if links else ""))
     acts: list[Act] = []
     articles: list[Article] = []
-    warnings: list[str] = []
     files: list[Path] = []
     seen_codes: dict[str, str] = {}
     for folder in folders:

@@ -8,34 +8,36 @@ file://), cloned into DIR/<scope>. Upstream force-pushes its history, so an exis
 is updated with `git fetch` + `git reset --hard FETCH_HEAD`, never `git pull`. The commit
 reached per scope is recorded in DIR/.lexkz-sync.json; `lexkz index update --corpus DIR`
 then records those commits as the corpus revision in the index manifest.
+
+git runs through index.gitsafe: a clone's own config (hooks, fsmonitor, filter drivers,
+remote.origin.uploadpack, ...) runs nothing, and the fetch names the URL, not the remote.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from index.gitsafe import GitError, run_git
 from lexkz.common import write_json
 from lexkz.errors import LexkzError
 
 SYNC_FILE = ".lexkz-sync.json"
 
 
-def _git(args: list[str], cwd: Path | None = None, what: str = "git") -> str:
+def _git(args: list[str], cwd: Path | None = None, what: str = "git", checkout: bool = False) -> str:
     try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=3600)
-    except FileNotFoundError:
-        raise LexkzError("git is not installed: install git to use `lexkz corpus sync`", 3) from None
-    except subprocess.TimeoutExpired:
-        raise LexkzError(f"{what} timed out after an hour: check the network and run the sync again", 4) from None
-    if out.returncode != 0:
-        msg = (out.stderr or out.stdout).strip().splitlines()
-        raise LexkzError(f"{what} failed: {' / '.join(msg[-3:]) or 'exit ' + str(out.returncode)}; "
-                         f"check the URL (sync_url_template) and your network, then run the sync again", 4)
-    return out.stdout.strip()
+        return run_git(args, cwd, timeout=3600, checkout=checkout).strip()
+    except GitError as exc:
+        if exc.missing:
+            raise LexkzError("git is not installed: install git to use `lexkz corpus sync`", 3) from None
+        if exc.timed_out:
+            raise LexkzError(f"{what} timed out after an hour: check the network and run the sync again", 4) from None
+        msg = exc.stderr.splitlines()
+        raise LexkzError(f"{what} failed: {' / '.join(msg[-3:]) or str(exc)}; "
+                         f"check the URL (sync_url_template) and your network, then run the sync again", 4) from None
 
 
 def scope_url(template: str, scope: str) -> str:
@@ -50,18 +52,21 @@ def sync_scope(dest_dir: Path, scope: str, url: str) -> dict:
     if not re.fullmatch(r"[\w.-]+", scope) or scope in (".", ".."):
         raise LexkzError(f"bad scope name {scope!r}: use a repository name such as codes")
     repo = dest_dir / scope
-    if (repo / ".git").is_dir():
-        before = _git(["rev-parse", "HEAD"], repo, f"git rev-parse in {repo}")
-        _git(["remote", "set-url", "origin", url], repo, f"git remote set-url in {repo}")
-        _git(["fetch", "--force", "--prune", "origin", "HEAD"], repo, f"git fetch {url}")
-        _git(["reset", "--hard", "FETCH_HEAD"], repo, f"git reset --hard in {repo}")
+    if (repo / ".git").is_dir() and not (repo / ".git").is_symlink():
+        here = [f"--git-dir={repo / '.git'}", f"--work-tree={repo}"]  # not core.worktree of its config
+        before = _git([*here, "rev-parse", "HEAD"], repo, f"git rev-parse in {repo}")
+        _git([*here, "remote", "set-url", "origin", url], repo, f"git remote set-url in {repo}")
+        _git([*here, "fetch", "--force", "--no-tags", "--no-recurse-submodules", "--upload-pack=git-upload-pack",
+              url, "HEAD"], repo, f"git fetch {url}")
+        _git([*here, "reset", "--hard", "--no-recurse-submodules", "FETCH_HEAD"], repo, f"git reset --hard in {repo}",
+             checkout=True)
         action = "updated"
     elif repo.exists() and any(repo.iterdir()):
         raise LexkzError(f"{repo} exists and is not a git clone: move it away or pick another --dir")
     else:
         before = None
         dest_dir.mkdir(parents=True, exist_ok=True)
-        _git(["clone", "--quiet", url, str(repo)], None, f"git clone {url}")
+        _git(["clone", "--quiet", "--no-recurse-submodules", url, str(repo)], None, f"git clone {url}", checkout=True)
         action = "cloned"
     commit = _git(["rev-parse", "HEAD"], repo, f"git rev-parse in {repo}")
     return {"scope": scope, "url": url, "path": str(repo), "action": action, "previous_commit": before,

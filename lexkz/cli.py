@@ -10,6 +10,10 @@
 
 Every module named here exposes `register(subparsers)`; a subcommand sets
 `func(args) -> int`. A LexkzError becomes "error: <message>" and its exit code.
+
+A reader that closes the pipe early (`lexkz index info | head -1`) ends the command quietly
+with exit code 141 (128 + SIGPIPE, what a shell reports for `seq 1000000 | head -1`): the
+output was cut, so a script with `set -o pipefail` can tell, and no traceback is printed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import os
 import sys
 
 from lexkz.errors import LexkzError
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE
 
 COMMAND_MODULES = ["index.cli", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny", "lexkz.server.cli"]
 
@@ -42,13 +48,29 @@ def run_command(func, args: argparse.Namespace) -> int:
     """Run one command: a LexkzError becomes "error: <message>" and its exit code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here rather than at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except LexkzError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away: send what is still buffered to /dev/null (so the flush
+    at interpreter exit cannot fail again) and exit with 141."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 def run_module(prog: str, doc: str | None, add_arguments, run_from_args, argv: list[str] | None = None) -> int:

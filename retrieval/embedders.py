@@ -15,7 +15,6 @@ Every embedder has `.name` (the spec string the index manifest records), `.dim`,
 
 from __future__ import annotations
 
-import os
 import threading
 import zlib
 from collections import Counter
@@ -109,15 +108,16 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
+            from lexkz.hub import first_line, hub_model_source
+
+            alternative = "or use --embedding minilm (bundled) or hashing (model-free, tests only)"
+            local_only = hub_model_source(self.model_id, "embedding model", alternative)  # fails at once if not local
             try:
-                self._model = SentenceTransformer(self.model_id, device=self.device or "cpu")
+                self._model = SentenceTransformer(self.model_id, device=self.device or "cpu", local_files_only=local_only)
             except Exception as exc:  # hub errors, missing files, bad configs
-                offline = os.environ.get("HF_HUB_OFFLINE") == "1"
                 raise LexkzError(
-                    f"cannot load embedding model {self.model_id!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                    + ("The hub is offline here (HF_HUB_OFFLINE=1): " if offline else "Without internet access: ")
-                    + "pass a local sentence-transformers directory, or use --embedding minilm (bundled) "
-                    "or hashing (model-free, tests only).",
+                    f"cannot load embedding model {self.model_id!r} ({type(exc).__name__}: {first_line(exc)}); "
+                    f"pass a complete local sentence-transformers directory, {alternative}",
                     exit_code=3,
                 ) from exc
         return self._model

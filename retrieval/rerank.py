@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lexkz.errors import LexkzError
@@ -32,14 +31,16 @@ class CrossEncoderReranker:
         if self._model is None:
             from sentence_transformers import CrossEncoder
 
+            from lexkz.hub import first_line, hub_model_source
+
+            alternative = "or drop the reranker (reranker = '')"
+            local_only = hub_model_source(self.model_id, "reranker", alternative)  # fails at once if not local
             try:
-                self._model = CrossEncoder(self.model_id, device=self.device)
+                self._model = CrossEncoder(self.model_id, device=self.device, local_files_only=local_only)
             except Exception as exc:
-                offline = os.environ.get("HF_HUB_OFFLINE") == "1"
                 raise LexkzError(
-                    f"cannot load reranker {self.model_id!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                    + ("The hub is offline here: " if offline else "")
-                    + "pass a local cross-encoder directory, or drop the reranker (reranker = '').",
+                    f"cannot load reranker {self.model_id!r} ({type(exc).__name__}: {first_line(exc)}); "
+                    f"pass a complete local cross-encoder directory, {alternative}",
                     exit_code=3,
                 ) from exc
         return self._model

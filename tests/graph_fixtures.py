@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def labour_index(shared_corpus, tmp_path_factory) -> Path:
     for code in (LABOUR_CODE, CONSUMER_LAW):
         if not (shared_corpus / code).is_dir():
             pytest.skip(f"{code} missing from the real corpus at {shared_corpus}")
-        (root / code).symlink_to(shared_corpus / code, target_is_directory=True)
+        shutil.copytree(shared_corpus / code, root / code)  # a copy: symlinked folders are not followed
     index_dir = tmp_path_factory.mktemp("labour_index") / "index"
     build_index(root, index_dir, IndexConfig(embedding="hashing"), progress=False)
     return index_dir

@@ -1,6 +1,7 @@
 """OpenAIGenerator against a real HTTP server on 127.0.0.1 (a thread of this test) with
 scripted replies: a timeout and a 500 are retried, exhausted retries and a 4xx give a clear
-error, usage counts and the request body are what an OpenAI-compatible server expects."""
+error, usage counts and the request body are what an OpenAI-compatible server expects, and a
+redirect to a second real server on another port is an error: the key never arrives there."""
 
 from __future__ import annotations
 
@@ -151,3 +152,64 @@ def test_openai_generator_in_the_closed_book_graph():
 def test_model_name_is_required():
     with pytest.raises(LexkzError, match="--model"):
         OpenAIGenerator(GenerationConfig(backend="openai"))
+
+
+class _Recorder:
+    """A second real server on another port: records the headers of every request (any
+    method) and answers a completion, so a followed redirect would succeed and be seen."""
+
+    def __init__(self, redirect_to=None, status=302):
+        self.seen: list[dict] = []
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                rec.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                if redirect_to is not None:
+                    self.send_response(status)
+                    self.send_header("Location", redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = json.dumps({"choices": [{"message": {"content": "leaked"}, "finish_reason": "stop"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_to_another_host_never_gets_the_key(monkeypatch, status):
+    monkeypatch.setenv("LEXKZ_TEST_KEY", "sekret-key")
+    other = _Recorder()
+    front = _Recorder(redirect_to=other.origin, status=status)
+    try:
+        with pytest.raises(LexkzError) as err:
+            make_generator(cfg(front.origin + "/v1")).generate([MSGS])
+    finally:
+        front.close()
+        other.close()
+    assert front.seen and front.seen[0]["headers"].get("Authorization") == "Bearer sekret-key"
+    assert len(front.seen) == 1  # a redirect is not retried
+    assert all("sekret-key" not in json.dumps(r["headers"]) for r in other.seen) and other.seen == []
+    msg = str(err.value)
+    assert f"redirect to {other.origin}/v1/chat/completions" in msg and "--base-url" in msg
+    assert err.value.exit_code == 3

@@ -19,6 +19,7 @@ from pathlib import Path
 from graph.config import DEFAULT_HF_MODEL, GenerationConfig
 from graph.generators.base import GenerationResult, check_batch, strip_thinking
 from lexkz.errors import LexkzError
+from lexkz.hub import first_line
 from lexkz.tiny import is_tiny_random
 
 OVERRIDABLE = ("max_new_tokens", "temperature", "top_p", "do_sample", "seed", "batch_size")
@@ -68,6 +69,7 @@ class HfGenerator:
         self.device = None
         self.dtype_name = None
         self.quantization = None
+        self.local_files_only = True  # set by check(): False only for a hub id to download
 
     # ------------------------------------------------------------------ loading
     def check(self) -> None:
@@ -76,6 +78,10 @@ class HfGenerator:
         if _looks_like_path(model) and not Path(model).expanduser().is_dir():
             raise LexkzError(f"model not found: {model} (pass an existing local model directory or a hub id "
                              "such as Qwen/Qwen3-8B that is in the local Hugging Face cache)", exit_code=3)
+        if not _looks_like_path(model):  # a hub id: in the local cache, or the hub must answer (else exit 3 now)
+            from lexkz.hub import hub_model_source
+
+            self.local_files_only = hub_model_source(model, "model", "or pass --model with a local model directory")
         if self.cfg.adapter:
             base = adapter_base_model(self.cfg.adapter)
             if not same_base_model(base, model):
@@ -115,10 +121,10 @@ class HfGenerator:
                 kwargs["device_map"] = {"": 0}
             self.dtype_name = name
         try:
-            tokenizer = AutoTokenizer.from_pretrained(model_path)
-            model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=self.local_files_only)
+            model = AutoModelForCausalLM.from_pretrained(model_path, local_files_only=self.local_files_only, **kwargs)
         except OSError as exc:
-            raise LexkzError(f"cannot load model {cfg.model!r}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
+            raise LexkzError(f"cannot load model {cfg.model!r}: {exc.__class__.__name__}: {first_line(exc)} "
                              "(pass a local model directory, or download the hub model into the HF cache first)",
                              exit_code=3) from exc
         if cfg.adapter:

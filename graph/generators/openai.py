@@ -1,5 +1,5 @@
 """OpenAIGenerator: any OpenAI-compatible /v1/chat/completions endpoint (e.g. vLLM serving
-Qwen3-8B with the LoRA adapter), with per-request timeouts and retries. Standard library only.
+Qwen3-8B with the LoRA adapter), with per-request timeouts and retries, over httpx.
 
     vllm serve Qwen/Qwen3-8B --enable-lora --lora-modules lexkz=runs/sft/adapter
     lexkz ask "..." --generator openai --base-url http://127.0.0.1:8000/v1 --model lexkz
@@ -10,19 +10,19 @@ A timeout, a connection error, 429 or 5xx is retried (waits retry_backoff, doubl
 With `generate(..., on_text=f)` the requests ask for `"stream": true` and `f(i, piece)` gets
 each piece of answer i as it arrives (a stream that breaks after text was passed on is not
 retried: that would repeat the text).
+Redirects are never followed (the key would go to whatever host the reply names): a 3xx is
+an error that names the target, so the user can set --base-url to it knowingly.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+
+import httpx
 
 from graph.config import GenerationConfig
 from graph.generators.base import GenerationResult, check_batch, strip_thinking
@@ -57,46 +57,55 @@ class OpenAIGenerator:
             "chat_template_kwargs": {"enable_thinking": False},  # Qwen3 on vLLM; other servers ignore it
         }
 
-    def _post(self, payload: dict, on_text=None) -> dict:
+    def _headers(self) -> dict:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.cfg.api_key_env or "", "")
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(self.url, data=json.dumps(payload).encode("utf-8"), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
-                if payload.get("stream"):
-                    return self._read_stream(resp, on_text)
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
-            if exc.code == 429 or exc.code >= 500:
-                raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
-            raise LexkzError(f"{self.url} refused the request: HTTP {exc.code}: {detail} "
+        return headers
+
+    def _check(self, resp: httpx.Response) -> None:
+        """Raise for a redirect (never followed) or an error status (5xx/429 retryable)."""
+        if resp.is_redirect:
+            raise LexkzError(f"{self.url} answered HTTP {resp.status_code} with a redirect to "
+                             f"{resp.headers.get('Location', '(no Location)')}; redirects are not followed, so the API key "
+                             "is never sent to another address: if that address is the real endpoint, pass it as --base-url",
+                             exit_code=3)
+        if resp.status_code >= 400:
+            detail = resp.read()[:300].decode("utf-8", "replace")
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise _Retryable(f"HTTP {resp.status_code}: {detail}")
+            raise LexkzError(f"{self.url} refused the request: HTTP {resp.status_code}: {detail} "
                              "(check --model, the API key variable and the server's accepted parameters)",
-                             exit_code=3) from exc
-        except (TimeoutError, socket.timeout) as exc:
-            raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
-            raise _Retryable(f"connection failed: {exc.reason}") from exc
-        except (ConnectionError, http.client.HTTPException) as exc:
-            raise _Retryable(f"connection failed: {exc}") from exc
+                             exit_code=3)
+
+    def _post(self, client: httpx.Client, payload: dict, on_text=None) -> dict:
+        body = json.dumps(payload).encode("utf-8")
         try:
-            data = json.loads(body)
+            if payload.get("stream"):
+                with client.stream("POST", self.url, content=body, headers=self._headers()) as resp:
+                    self._check(resp)
+                    return self._read_stream(resp, on_text)
+            resp = client.post(self.url, content=body, headers=self._headers())
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"no reply within {self.cfg.timeout} s") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed: {exc!r}") from exc
+        self._check(resp)
+        try:
+            data = resp.json()
             data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Retryable(f"malformed reply: {body[:200]!r}") from exc
+            raise _Retryable(f"malformed reply: {resp.content[:200]!r}") from exc
         return data
 
-    def _read_stream(self, resp, on_text) -> dict:
+    def _read_stream(self, resp: httpx.Response, on_text) -> dict:
         """A streamed completion (Server-Sent Events of chat.completion.chunk) as one reply."""
         pieces: list[str] = []
         usage, finish = {}, ""
         try:
-            for raw in resp:
-                line = raw.decode("utf-8").strip()
+            for line in resp.iter_lines():
+                line = line.strip()
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
@@ -110,14 +119,14 @@ class OpenAIGenerator:
                         pieces.append(piece)
                         on_text(piece)
                     finish = choice.get("finish_reason") or finish
-        except (ValueError, AttributeError, OSError, http.client.HTTPException) as exc:
+        except (ValueError, AttributeError, httpx.HTTPError) as exc:
             if pieces:
                 raise LexkzError(f"{self.url}: the answer stream broke after {len(''.join(pieces))} characters "
                                  f"({exc.__class__.__name__}: {exc})", exit_code=3) from exc
             raise _Retryable(f"broken stream: {exc}") from exc
         return {"choices": [{"message": {"content": "".join(pieces)}, "finish_reason": finish}], "usage": usage}
 
-    def _one(self, messages: list[dict], opts: dict, on_text=None) -> GenerationResult:
+    def _one(self, client: httpx.Client, messages: list[dict], opts: dict, on_text=None) -> GenerationResult:
         payload = self._payload(messages, opts)
         if on_text is not None:
             payload["stream"] = True
@@ -127,7 +136,7 @@ class OpenAIGenerator:
         t0 = time.perf_counter()
         for attempt in range(self.cfg.retries + 1):
             try:
-                data = self._post(payload, on_text)
+                data = self._post(client, payload, on_text)
                 break
             except _Retryable as exc:
                 errors.append(str(exc))
@@ -157,9 +166,10 @@ class OpenAIGenerator:
         workers = max(1, min(int(opts["batch_size"]), len(batch)))
         from tqdm.auto import tqdm
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with httpx.Client(timeout=self.cfg.timeout, follow_redirects=False) as client, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
             def one(i: int, messages: list[dict]) -> GenerationResult:
-                return self._one(messages, opts, (lambda piece: on_text(i, piece)) if on_text else None)
+                return self._one(client, messages, opts, (lambda piece: on_text(i, piece)) if on_text else None)
 
             results = pool.map(one, range(len(batch)), batch)
             return list(tqdm(results, total=len(batch), desc="generate", unit="answer",
