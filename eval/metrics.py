@@ -9,11 +9,12 @@ Retrieval metrics (ranked retrieved articles vs the gold article):
     recall_at_k, reciprocal_rank
 Generation speed:
     tokens_per_second
-Semantic similarity (optional, needs an embedding model; see eval.semantic):
+Semantic similarity (optional, needs an embedding model; see eval.run.SemanticScorer):
     greedy_match_f1 (BERTScore-style greedy matching of token vectors), cosine
 
-Text normalisation (`normalize`): lowercase, "ё" -> "е", every character that is not a letter,
-digit or whitespace becomes a space, whitespace collapsed. Tokens are the whitespace-split
+Text normalisation (`normalize` = `retrieval.text.fold_for_comparison`): lowercase, "ё" -> "е",
+Latin look-alikes in Cyrillic words fixed, every character that is not a letter, digit or
+whitespace becomes a space, whitespace collapsed. Tokens are the whitespace-split
 normalised text; with `stem=True` Russian tokens go through the Snowball Russian stemmer and
 Kazakh tokens (no Snowball stemmer exists for Kazakh) are cut to their first 6 characters,
 a common light stemmer for agglutinative languages.

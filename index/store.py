@@ -85,9 +85,6 @@ class ArticleStore:
             raise LexkzError(f"article store {self.path} lacks the tables acts/articles/passages: it is not a lexkz "
                              f"store; rebuild the index with `lexkz index build`", 3)
 
-    def close(self) -> None:
-        self._db.close()
-
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
         try:
             return self._db.execute(sql, tuple(args)).fetchall()
@@ -306,9 +303,6 @@ class Index:
 
         emb = self.manifest["embedding"]
         return get_embedder(emb["model"], query_prefix=emb.get("query_prefix", ""), passage_prefix=emb.get("passage_prefix", ""))
-
-    def check_embedding(self, requested: str | None) -> None:
-        check_embedding(self.manifest, requested, self.index_dir)
 
 
 def open_index(index_dir: str | Path, version: int | None = None) -> Index:

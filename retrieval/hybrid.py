@@ -279,7 +279,3 @@ class HybridRetriever:
             hit.score = s
         return sorted(hits, key=lambda h: -h.score)
 
-
-def retrieve(index_dir: str | Path, query: str, **kwargs) -> list[Hit]:
-    """One-off convenience: open `index_dir` and retrieve (loads everything each call)."""
-    return HybridRetriever(index_dir).retrieve(query, **kwargs)
