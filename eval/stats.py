@@ -1,11 +1,10 @@
 """Statistics for eval reports: seeded bootstrap CIs and paired tests between conditions.
 
-- `bootstrap_ci(values)`: mean and percentile-bootstrap 95% CI. It draws the same resamples
-  as `scipy.stats.bootstrap(..., method="percentile", rng=np.random.default_rng(seed))`, so the
-  two agree exactly (checked in tests/test_stats.py).
+- `bootstrap_ci(values)`: mean and percentile-bootstrap 95% CI (`scipy.stats.bootstrap`,
+  method="percentile", seeded).
 - `paired_permutation_test(a, b)`: two-sided sign-flip permutation test of the mean paired
-  difference; exact (all 2^n sign flips) when 2^n <= n_resamples, else Monte Carlo with the
-  +1 correction, as `scipy.stats.permutation_test(permutation_type="samples")`.
+  difference (`scipy.stats.permutation_test`, permutation_type="samples": exact when all sign
+  flips fit in n_resamples, else Monte Carlo), seeded.
 - `wilcoxon_p(a, b)`: Wilcoxon signed-rank p-value (scipy), 1.0 when all differences are 0.
 - `paired_comparison(a, b)`: all of the above for one metric of two conditions on the same
   questions: mean difference, its paired-bootstrap CI, both p-values.
@@ -13,7 +12,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Sequence
 
@@ -43,11 +41,11 @@ def bootstrap_ci(
     mean = float(x.mean())
     if n == 1 or np.all(x == x[0]):
         return {"mean": mean, "lo": mean, "hi": mean, "n": n}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, (n_resamples, n))
-    means = x[idx].mean(axis=-1)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    from scipy.stats import bootstrap
+
+    res = bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                    vectorized=True, rng=np.random.default_rng(seed))
+    lo, hi = res.confidence_interval
     return {"mean": mean, "lo": float(lo), "hi": float(hi), "n": n}
 
 
@@ -73,21 +71,15 @@ def paired_permutation_test(
     n = len(d)
     if n == 0:
         return None
-    observed = d.mean()
-    if 2**n <= n_resamples:
-        signs = np.array(list(itertools.product([1.0, -1.0], repeat=n)))
-        adjustment = 0
-    else:
-        rng = np.random.default_rng(seed)
-        signs = rng.choice([1.0, -1.0], size=(n_resamples, n))
-        adjustment = 1
-    null = (signs * d).mean(axis=1)
-    gamma = abs(np.finfo(float).eps * 100 * observed)
-    count_less = np.count_nonzero(null <= observed + gamma)
-    count_greater = np.count_nonzero(null >= observed - gamma)
-    total = len(null) + adjustment
-    p = 2 * min(count_less + adjustment, count_greater + adjustment) / total
-    return float(min(p, 1.0))
+    if n < 2 or np.all(d == 0):
+        return 1.0  # one pair: its two sign flips are equally extreme
+    from scipy.stats import permutation_test
+
+    res = permutation_test((x, y), lambda u, v, axis=-1: np.mean(u - v, axis=axis), permutation_type="samples",
+                           vectorized=True, n_resamples=n_resamples, alternative="two-sided",
+                           rng=np.random.default_rng(seed))
+    return float(min(res.pvalue, 1.0))
+
 
 
 def wilcoxon_p(a: Sequence[float | None], b: Sequence[float | None]) -> float | None:
