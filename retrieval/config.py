@@ -31,6 +31,7 @@ class RetrievalConfig:
     snippet_chars: int = field(default=300, metadata={"help": "length of the snippet cut around the best matching passage"})
     query_max_tokens: int = field(default=64, metadata={"help": "truncate questions to this many tokens for the dense side only (BM25 always sees the whole question); bounds query-embedding time on 2 cores (bench/bench_latency.py); 0 = the model's own limit; use 512 with bge-m3"})
     min_dense_score: float = field(default=0.0, metadata={"help": "when BM25 finds nothing for a question, dense hits below this cosine similarity are dropped instead of being presented as context (0 = keep all); set per embedding model"})
+    parallel: bool = field(default=True, metadata={"help": "hybrid: run the dense side (query embedding + FAISS) in a thread beside the BM25 side; both release the GIL, so on 2+ cores a query costs the slower side, not the sum"})
     nprobe: int = field(default=0, metadata={"help": "IVF lists probed per dense query (0 = the index's default)"})
     device: str = field(default="", metadata={"help": "torch device for the query embedder and reranker ('' = cpu)"})
 

@@ -24,6 +24,7 @@ index manifest).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -33,6 +34,17 @@ from retrieval.config import MODES, RetrievalConfig
 from retrieval.hit import Hit
 from retrieval.sentences import best_units
 from retrieval.text import detect_lang, tokenize
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One small shared pool: the dense side of a hybrid query runs beside the lexical side."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lexkz-dense")
+    return _POOL
 
 
 def searchable(query: str) -> bool:
@@ -165,8 +177,12 @@ class HybridRetriever:
 
         if not searchable(query):  # punctuation, emoji, symbols: nothing to search for
             return []
-        lex = self._lexical(query, key, need) if mode in ("hybrid", "lexical") else []
-        den = self._dense(query, key, need) if mode in ("hybrid", "dense") else []
+        if mode == "hybrid" and self.cfg.parallel:  # FTS5 (SQLite) and the query embedding both release the GIL
+            dense_job = _pool().submit(self._dense, query, key, need)
+            lex, den = self._lexical(query, key, need), dense_job.result()
+        else:
+            lex = self._lexical(query, key, need) if mode in ("hybrid", "lexical") else []
+            den = self._dense(query, key, need) if mode in ("hybrid", "dense") else []
         if not lex and cfg.min_dense_score > 0:  # no word of the question occurs: only close dense hits count
             den = [d for d in den if d[1] >= cfg.min_dense_score]
         fused = self._fuse(lex, den, mode, cfg.weights(detect_lang(query)))[:need]
