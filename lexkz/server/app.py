@@ -65,23 +65,19 @@ def _models(cfg: ServeConfig, max_chars: int):
             raise ValueError(EMPTY_QUESTION)
         return v.strip()
 
-    class AskRequest(BaseModel):
+    class _Question(BaseModel):
         model_config = ConfigDict(extra="forbid")
         question: Question
         lang: Lang | None = None
         k: K | None = None  # None: the [retrieval] k, the one default
         mode: Literal["rag", "closed_book"] = "rag"
-        act_codes: list[str] | None = Field(default=None, max_length=50, description="retrieve only from these acts")
         strip_question = field_validator("question")(not_empty)
 
-    class AskQuery(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        question: Question
-        lang: Lang | None = None
-        k: K | None = None  # None: the [retrieval] k, the one default
-        mode: Literal["rag", "closed_book"] = "rag"
+    class AskRequest(_Question):
+        act_codes: list[str] | None = Field(default=None, max_length=50, description="retrieve only from these acts")
+
+    class AskQuery(_Question):
         act: list[str] = Field(default_factory=list, max_length=50, description="retrieve only from these acts")
-        strip_question = field_validator("question")(not_empty)
 
     class SearchQuery(BaseModel):
         model_config = ConfigDict(extra="forbid")
