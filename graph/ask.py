@@ -1,7 +1,8 @@
 """Ask questions through the ask graph: one (`ask`, with node events for streaming) or many at
 once (`answer_batch`, used by the eval runner). Both run the same compiled LangGraph graph
 (`graph.build.build_graph`, called only here); many questions run as concurrent graph runs
-over one `BatchingGenerator`, so their answers come from one batched generate call.
+over one `GenerateQueue` (graph.batching, the server's too), so their answers come from one
+batched generate call.
 
     from graph.ask import ask, answer_batch, make_context
     final = ask("Сколько дней длится ежегодный отпуск?", index_dir=".lexkz/index")
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable
 
-from graph.batching import BatchingGenerator
+from graph.batching import GenerateQueue
 from graph.build import build_graph
 from graph.config import GenerationConfig
 from graph.generators import make_generator
@@ -100,10 +101,11 @@ def answer_batch(questions: list[str], langs: str | list[str | None] | None = No
                  retriever=None, generator=None, store=None, k: int | None = None, filters: dict | None = None,
                  config: GenerationConfig | None = None, progress: bool = False, max_batch: int | None = None) -> list[dict]:
     """Final states for many questions: each question is one run of the compiled graph (run
-    concurrently), and every run's generate call goes through one `BatchingGenerator`, so the
-    generator gets one batched call per `max_batch` questions (default: all of them). Questions
-    without hits end in `not_found` and never reach the generator. The generate timing of each
-    question is its share of its batch's time. `progress` shows the generator's tqdm bar."""
+    concurrently), and every run's generate call goes through one `GenerateQueue`, which waits
+    until every run still on its way has asked (no time window) and then makes ONE generate call
+    per `max_batch` questions (default: all of them). Questions without hits end in `not_found`
+    and never reach the generator. The generate timing of each question is its share of its
+    batch's time. `progress` shows the generator's tqdm bar."""
     if not isinstance(langs, list):
         langs = [langs] * len(questions)
     if len(langs) != len(questions):
@@ -115,21 +117,22 @@ def answer_batch(questions: list[str], langs: str | list[str | None] | None = No
     ctx = AskContext(retriever=retriever, generator=generator, store=store, config=config or GenerationConfig())
     states = [initial_state(q, l, mode, _k(k, ctx), filters, ctx.config) for q, l in zip(questions, langs)]
     workers = min(len(states), 256)  # one thread per graph run; a batch never waits for more runs than can wait
-    batcher = BatchingGenerator(_Progress(generator) if progress else generator,
-                                max_batch=min(max_batch or len(states), workers))
-    ctx = replace(ctx, generator=batcher)
+    queue = GenerateQueue(_Progress(generator) if progress else generator,
+                          max_batch=min(max_batch or len(states), workers), window_s=float("inf"))
+    run_gens = [queue.for_request() for _ in states]  # all counted as on their way before any run starts
     graph = compiled_graph(mode)
 
-    def run_one(state):
+    def run_one(state, gen):
         try:
-            return dict(graph.invoke(state, context=ctx))
+            return dict(graph.invoke(state, context=replace(ctx, generator=gen)))
         finally:
-            batcher.end_run()
+            gen.close()
 
-    batcher.add_runs(len(states))  # all at once, so no run flushes a batch before the others start
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ask") as pool:
-        return list(pool.map(run_one, states))
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ask") as pool:
+            return list(pool.map(run_one, states, run_gens))
+    finally:
+        queue.close()
 
 
 class _Progress:

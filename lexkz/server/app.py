@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lexkz.errors import LexkzError
-from lexkz.server.batching import Cancelled
+from graph.batching import Cancelled
 from lexkz.server.config import LOOPBACK_HOSTS, TOKEN_ENV, ServeConfig
 
 log = logging.getLogger("lexkz.serve")

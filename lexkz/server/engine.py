@@ -22,7 +22,7 @@ from graph.nodes import initial_state
 from graph.state import AskContext
 from index.store import current_version, list_versions, open_index
 from lexkz.errors import LexkzError
-from lexkz.server.batching import Cancelled, GenerateQueue
+from graph.batching import Cancelled, GenerateQueue
 from lexkz.server.config import ServeConfig
 from retrieval.config import RetrievalConfig
 from retrieval.hybrid import HybridRetriever
