@@ -51,6 +51,11 @@ def from_dict(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
     stage config may be given as a dict (e.g. a stored run record)."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
+    for key in unknown:  # a setting of a nested stage written in the wrong section
+        for sub_section, sub in nested_sections(cls).values():
+            if key in {f.name for f in dataclasses.fields(sub)}:
+                raise LexkzError(f"{key!r} in {where} belongs in the [{sub_section}] section of the same file "
+                                 f"(move `{key} = ...` there)")
     if unknown:
         raise LexkzError(
             f"unknown key(s) {', '.join(unknown)} in {where}; "

@@ -34,10 +34,12 @@ questions = ["{questions}"]
 index_dir = "{fixture_index}"
 conditions = ["extractive"]
 control_set = ""
-k = 3
 batch_size = 2
 bootstrap_resamples = 200
 output_dir = "{out}"
+
+[retrieval]
+k = 3
 """, encoding="utf-8")
     cmd = [sys.executable, "-m", "lexkz.cli", "eval", "run", "--config", str(config), "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")

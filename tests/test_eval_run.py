@@ -246,3 +246,12 @@ rrf_k = 7
         from lexkz.config import load_stage
         toml.write_text(toml.read_text(encoding="utf-8").replace("[eval]", "[eval]\nretrieval = 3"), encoding="utf-8")
         load_stage(EvalConfig, toml, "eval")
+
+
+def test_a_retrieval_setting_in_the_eval_section_says_where_it_belongs(tmp_path):
+    from lexkz.config import load_stage
+
+    toml = tmp_path / "old.toml"
+    toml.write_text('[eval]\nk = 3\n', encoding="utf-8")
+    with pytest.raises(LexkzError, match=r"'k' .* belongs in the \[retrieval\] section"):
+        load_stage(EvalConfig, toml, "eval")
