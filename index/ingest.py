@@ -70,6 +70,9 @@ class Act:
     folder: str  # relative to the corpus root
     langs: list[str] = field(default_factory=list)
     article_count: dict[str, int] = field(default_factory=dict)
+    in_force_from: str | None = None  # ISO dates from meta.yaml (None: not known)
+    in_force_to: str | None = None
+    edition_date: str | None = None
 
     def title(self, lang: str) -> str:
         if lang == "kaz":
@@ -84,6 +87,7 @@ class Act:
             "code": self.code, "title_ru": self.title_ru, "title_kz": self.title_kz, "act_type": self.act_type,
             "status": self.status, "status_text": self.status_text, "url": self.url, "url_kaz": self.url_kaz,
             "folder": self.folder, "langs": list(self.langs), "article_count": dict(self.article_count),
+            "in_force_from": self.in_force_from, "in_force_to": self.in_force_to, "edition_date": self.edition_date,
         }
 
 
@@ -96,6 +100,8 @@ class CorpusSnapshot:
     articles: list[Article]
     revision: dict
     warnings: list[str] = field(default_factory=list)
+    # older editions (`_versions/<CODE>/<edition>/`): {code: [(Act, its articles), ...]}
+    history: dict[str, list[tuple[Act, list[Article]]]] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, Article]:
         return {a.id: a for a in self.articles}
@@ -167,8 +173,28 @@ def _act_from_meta(meta: dict, folder: Path, rel: str, first_titles: dict[str, s
         status_text = str(meta["requisite"])
     url, url_kaz = _urls(meta, code)
     act_type = meta.get("act_type") or meta.get("form")
+    dates = {k: meta_date(meta, k, folder) for k in ("in_force_from", "in_force_to", "edition_date")}
+    if dates["edition_date"] is None:
+        dates["edition_date"] = meta_date(meta, "version_date", folder)  # the upstream layout's name
     return Act(code=code, title_ru=title_ru, title_kz=title_kz, act_type=str(act_type) if act_type else None,
-               status=normalize_status(status_text), status_text=status_text, url=url, url_kaz=url_kaz, folder=rel)
+               status=normalize_status(status_text), status_text=status_text, url=url, url_kaz=url_kaz, folder=rel,
+               **dates)
+
+
+def meta_date(meta: dict, key: str, folder: Path) -> str | None:
+    """An ISO date field of meta.yaml ("2022-09-17" or a YAML date), None when absent or null."""
+    import datetime as _dt
+
+    value = meta.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.date):
+        return value.isoformat()[:10]
+    try:
+        return _dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise LexkzError(f"{folder / 'meta.yaml'}: `{key}: {value}` is not an ISO date (YYYY-MM-DD); "
+                         f"fix it or set it to null") from None
 
 
 # ---------------------------------------------------------------- text
@@ -360,47 +386,82 @@ def read_corpus(path: str | Path, langs: tuple[str, ...] = LANGS) -> CorpusSnaps
     files: list[Path] = []
     seen_codes: dict[str, str] = {}
     for folder in folders:
-        rel = str(folder.relative_to(root)) if folder != root else "."
-        texts: dict[str, list[tuple[Path, str]]] = {}
-        for lang in langs:
-            parts = _text_files(folder, lang)
-            if parts:
-                texts[lang] = [(p, _read_text(p)) for p in parts]
-                files.extend(parts)
-        files.append(folder / "meta.yaml")
-        meta = _read_meta(folder / "meta.yaml")
-        first_titles = {lang: _first_title(parts[0][1]) for lang, parts in texts.items()}
-        act = _act_from_meta(meta, folder, rel, {k: v for k, v in first_titles.items() if v})
+        act, act_articles = _read_act(folder, root, langs, warnings, files)
+        rel = act.folder
         if act.code in seen_codes:
             raise LexkzError(f"act code {act.code} appears twice ({seen_codes[act.code]} and {rel}): "
                              f"give each act folder its own `code` in meta.yaml")
         seen_codes[act.code] = rel
-        for lang, parts in texts.items():
-            lang_articles: list[Article] = []
-            for p, text in parts:
-                src = str(p.relative_to(root))
-                got = split_articles(text, act.code, act.title(lang), lang, act.url_for(lang), act.status, src, warnings)
-                known = {a.number for a in lang_articles}
-                for a in got:
-                    if a.number in known:
-                        msg = f"{a.source}: duplicate article number {a.number} in another part; skipped"
-                        log.warning(msg)
-                        warnings.append(msg)
-                        continue
-                    lang_articles.append(a)
-            if not lang_articles:
-                msg = f"{parts[0][0]}: no article headings found ('### Статья N.' / '### N-бап.'); nothing indexed from it"
+        articles.extend(act_articles)
+        acts.append(act)
+    history = _read_history(root, seen_codes, langs, warnings, files)
+    return CorpusSnapshot(root=root, acts=acts, articles=articles, revision=corpus_revision(root, files),
+                          warnings=warnings, history=history)
+
+
+def _read_act(folder: Path, root: Path, langs: tuple[str, ...], warnings: list[str], files: list[Path]) -> tuple[Act, list[Article]]:
+    """One act folder (meta.yaml + texts) -> (Act, its articles in file order per language)."""
+    from dataclasses import replace
+
+    rel = str(folder.relative_to(root)) if folder != root else "."
+    texts: dict[str, list[tuple[Path, str]]] = {}
+    for lang in langs:
+        parts = _text_files(folder, lang)
+        if parts:
+            texts[lang] = [(p, _read_text(p)) for p in parts]
+            files.extend(parts)
+    files.append(folder / "meta.yaml")
+    meta = _read_meta(folder / "meta.yaml")
+    first_titles = {lang: _first_title(parts[0][1]) for lang, parts in texts.items()}
+    act = _act_from_meta(meta, folder, rel, {k: v for k, v in first_titles.items() if v})
+    articles: list[Article] = []
+    for lang, parts in texts.items():
+        lang_articles: list[Article] = []
+        for p, text in parts:
+            src = str(p.relative_to(root))
+            got = split_articles(text, act.code, act.title(lang), lang, act.url_for(lang), act.status, src, warnings)
+            known = {a.number for a in lang_articles}
+            for a in got:
+                if a.number in known:
+                    msg = f"{a.source}: duplicate article number {a.number} in another part; skipped"
+                    log.warning(msg)
+                    warnings.append(msg)
+                    continue
+                lang_articles.append(a)
+        if not lang_articles:
+            msg = f"{parts[0][0]}: no article headings found ('### Статья N.' / '### N-бап.'); nothing indexed from it"
+            log.warning(msg)
+            warnings.append(msg)
+        # positions run over all parts of one language
+        lang_articles = [replace(a, position=i) for i, a in enumerate(lang_articles)]
+        act.langs.append(lang)
+        act.article_count[lang] = len(lang_articles)
+        articles.extend(lang_articles)
+    return act, articles
+
+
+def _read_history(root: Path, codes: dict[str, str], langs: tuple[str, ...], warnings: list[str],
+                  files: list[Path]) -> dict[str, list[tuple[Act, list[Article]]]]:
+    """Older editions under `_versions/<CODE>/<edition>/` (shared layout): {code: [(Act, articles)]}."""
+    base = root / "_versions"
+    history: dict[str, list[tuple[Act, list[Article]]]] = {}
+    if not base.is_dir():
+        return history
+    for code_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for ed_dir in sorted(p for p in code_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not (ed_dir / "meta.yaml").is_file():
+                raise LexkzError(f"edition folder {ed_dir} has no meta.yaml: add one (code, edition_date) or remove the folder")
+            act, arts = _read_act(ed_dir, root, langs, warnings, files)
+            if act.code != code_dir.name:
+                raise LexkzError(f"{ed_dir / 'meta.yaml'} names act {act.code}, but the folder is _versions/{code_dir.name}: "
+                                 f"fix `code` in meta.yaml or move the folder")
+            if act.code not in codes:
+                msg = f"{ed_dir}: older edition of {act.code}, which has no current act folder; not indexed"
                 log.warning(msg)
                 warnings.append(msg)
-            # positions run over all parts of one language
-            from dataclasses import replace
-
-            lang_articles = [replace(a, position=i) for i, a in enumerate(lang_articles)]
-            act.langs.append(lang)
-            act.article_count[lang] = len(lang_articles)
-            articles.extend(lang_articles)
-        acts.append(act)
-    return CorpusSnapshot(root=root, acts=acts, articles=articles, revision=corpus_revision(root, files), warnings=warnings)
+                continue
+            history.setdefault(act.code, []).append((act, arts))
+    return history
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,14 @@ _SCHEMA = [
     "CREATE INDEX passages_article ON passages (article_rowid)",
     lexical.SCHEMA,
 ]
+# the timeline (index/timeline.py); created on the fly in stores written before it existed
+_TIMELINE_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS validity (
+  article_rowid INTEGER NOT NULL, valid_from TEXT, valid_to TEXT, edition TEXT, gap INTEGER NOT NULL DEFAULT 0
+)""",
+    "CREATE INDEX IF NOT EXISTS validity_article ON validity (article_rowid)",
+    "CREATE TABLE IF NOT EXISTS act_dates (code TEXT PRIMARY KEY, in_force_from TEXT, in_force_to TEXT)",
+]
 
 _ARTICLE_COLS = "id, act_code, act_title, number, title, text, lang, url, status, sha256, position, source"
 
@@ -162,6 +170,37 @@ class ArticleStore:
         """{article id: (rowid, sha256)} of every article."""
         return {r[0]: (r[1], r[2]) for r in self._rows("SELECT id, rowid, sha256 FROM articles")}
 
+    def has_timeline(self) -> bool:
+        return bool(self._rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'validity'"))
+
+    def validity(self) -> dict[int, list[tuple[str | None, str | None, str, bool]]]:
+        """{article_rowid: [(valid_from, valid_to, edition, gap)] oldest first} ({} for older stores)."""
+        if not self.has_timeline():
+            return {}
+        out: dict[int, list] = {}
+        for rowid, vf, vt, ed, gap in self._rows("SELECT article_rowid, valid_from, valid_to, edition, gap FROM validity "
+                                                 "ORDER BY article_rowid, COALESCE(valid_from, '')"):
+            out.setdefault(rowid, []).append((vf, vt, ed, bool(gap)))
+        return out
+
+    def act_dates(self) -> dict[str, tuple[str | None, str | None]]:
+        """{act code: (in_force_from, in_force_to)} ({} for older stores)."""
+        if not self.has_timeline():
+            return {}
+        return {r[0]: (r[1], r[2]) for r in self._rows("SELECT code, in_force_from, in_force_to FROM act_dates")}
+
+    def versions(self, act_code: str, number: str, lang: str) -> list[tuple[Article, tuple]]:
+        """Every version of one article: [(Article, (valid_from, valid_to, edition, gap))] oldest first."""
+        rows = self._rows(f"SELECT rowid, {_ARTICLE_COLS} FROM articles WHERE act_code = ? AND number = ? AND lang = ?",
+                          [act_code, number, lang])
+        spans = self.validity()
+        out = []
+        for r in rows:
+            art = _article(r[1:])
+            for span in spans.get(r[0], [(None, None, "", False)]):
+                out.append((art, span))
+        return sorted(out, key=lambda x: x[1][0] or "")
+
     def passage_table(self) -> dict[int, list[tuple[int, str]]]:
         """{article_rowid: [(pid, text)] in chunk order} of every passage."""
         out: dict[int, list[tuple[int, str]]] = {}
@@ -172,7 +211,7 @@ class ArticleStore:
 
 def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Article]],
                 passages: list[tuple[int, int, int, str]], base: str | Path | None = None,
-                removed_pids: Iterable[int] = ()) -> None:
+                removed_pids: Iterable[int] = (), validity: Iterable[tuple] = ()) -> None:
     """Write a version's articles.sqlite in ONE transaction.
 
     `acts`: act dicts; `articles`: every (rowid, Article) of the version; `passages`: the new
@@ -180,6 +219,7 @@ def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Ar
     are all of them. With `base` (the previous version's store) the file starts as a copy of
     it: `removed_pids` are deleted and `passages` added, in the passages table and in the
     FTS table alike (an older store without the FTS table gets one for all its passages).
+    `validity`: every (article_rowid, valid_from, valid_to, edition, gap) row (index/timeline.py).
     """
     path = Path(path)
     if path.exists():
@@ -198,6 +238,13 @@ def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Ar
         elif not lexical.has_table(db):
             db.execute(lexical.SCHEMA)
             fill_all = True
+        for stmt in _TIMELINE_SCHEMA:
+            db.execute(stmt)
+        db.execute("DELETE FROM validity")
+        db.executemany("INSERT INTO validity VALUES (?, ?, ?, ?, ?)", [tuple(v) for v in validity])
+        db.execute("DELETE FROM act_dates")
+        db.executemany("INSERT INTO act_dates VALUES (?, ?, ?)",
+                       [(a["code"], a.get("in_force_from"), a.get("in_force_to")) for a in acts])
         db.execute("DELETE FROM acts")
         db.executemany(
             "INSERT INTO acts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
