@@ -255,7 +255,8 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         if rowid not in kept_rowids:
             dropped.extend(pid for pid, _ in prev_passages.get(rowid, []))
     rowid_of = {art.id: rowid for rowid, art in rows}
-    validity = [(rowid_of[iv.article_id], iv.valid_from, iv.valid_to, iv.edition, int(iv.gap)) for iv in intervals]
+    validity = [(rowid_of[iv.article_id], iv.valid_from, iv.valid_to, iv.edition, int(iv.gap), iv.caused_by)
+                for iv in intervals]
 
     index_dir.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_version_dir(index_dir, version)

@@ -73,6 +73,7 @@ class Act:
     in_force_from: str | None = None  # ISO dates from meta.yaml (None: not known)
     in_force_to: str | None = None
     edition_date: str | None = None
+    caused_by: str | None = None  # the amending act of this edition (upstream `caused_by`, else meta `edition`)
 
     def title(self, lang: str) -> str:
         if lang == "kaz":
@@ -88,6 +89,7 @@ class Act:
             "status": self.status, "status_text": self.status_text, "url": self.url, "url_kaz": self.url_kaz,
             "folder": self.folder, "langs": list(self.langs), "article_count": dict(self.article_count),
             "in_force_from": self.in_force_from, "in_force_to": self.in_force_to, "edition_date": self.edition_date,
+            "caused_by": self.caused_by,
         }
 
 
@@ -178,7 +180,13 @@ def _act_from_meta(meta: dict, folder: Path, rel: str, first_titles: dict[str, s
         dates["edition_date"] = meta_date(meta, "version_date", folder)  # the upstream layout's name
     return Act(code=code, title_ru=title_ru, title_kz=title_kz, act_type=str(act_type) if act_type else None,
                status=normalize_status(status_text), status_text=status_text, url=url, url_kaz=url_kaz, folder=rel,
-               **dates)
+               caused_by=_text_or_none(meta.get("caused_by") or meta.get("edition")), **dates)
+
+
+def _text_or_none(value) -> str | None:
+    if isinstance(value, dict):  # upstream caused_by may be a mapping (title, date, number)
+        value = ", ".join(f"{v}" for v in value.values() if v)
+    return str(value).strip() or None if value else None
 
 
 def meta_date(meta: dict, key: str, folder: Path) -> str | None:

@@ -64,7 +64,8 @@ _SCHEMA = [
 # the timeline (index/timeline.py); created on the fly in stores written before it existed
 _TIMELINE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS validity (
-  article_rowid INTEGER NOT NULL, valid_from TEXT, valid_to TEXT, edition TEXT, gap INTEGER NOT NULL DEFAULT 0
+  article_rowid INTEGER NOT NULL, valid_from TEXT, valid_to TEXT, edition TEXT, gap INTEGER NOT NULL DEFAULT 0,
+  caused_by TEXT
 )""",
     "CREATE INDEX IF NOT EXISTS validity_article ON validity (article_rowid)",
     "CREATE TABLE IF NOT EXISTS act_dates (code TEXT PRIMARY KEY, in_force_from TEXT, in_force_to TEXT)",
@@ -190,15 +191,16 @@ class ArticleStore:
         return {r[0]: (r[1], r[2]) for r in self._rows("SELECT code, in_force_from, in_force_to FROM act_dates")}
 
     def versions(self, act_code: str, number: str, lang: str) -> list[tuple[Article, tuple]]:
-        """Every version of one article: [(Article, (valid_from, valid_to, edition, gap))] oldest first."""
+        """Every version of one article: [(Article, (valid_from, valid_to, edition, gap, caused_by))] oldest first."""
         rows = self._rows(f"SELECT rowid, {_ARTICLE_COLS} FROM articles WHERE act_code = ? AND number = ? AND lang = ?",
                           [act_code, number, lang])
-        spans = self.validity()
         out = []
         for r in rows:
             art = _article(r[1:])
-            for span in spans.get(r[0], [(None, None, "", False)]):
-                out.append((art, span))
+            spans = self._rows("SELECT valid_from, valid_to, edition, gap, caused_by FROM validity WHERE article_rowid = ?",
+                               [r[0]]) if self.has_timeline() else []
+            for vf, vt, ed, gap, caused in spans or [(None, None, "", 0, None)]:
+                out.append((art, (vf, vt, ed, bool(gap), caused)))
         return sorted(out, key=lambda x: x[1][0] or "")
 
     def passage_table(self) -> dict[int, list[tuple[int, str]]]:
@@ -219,7 +221,7 @@ def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Ar
     are all of them. With `base` (the previous version's store) the file starts as a copy of
     it: `removed_pids` are deleted and `passages` added, in the passages table and in the
     FTS table alike (an older store without the FTS table gets one for all its passages).
-    `validity`: every (article_rowid, valid_from, valid_to, edition, gap) row (index/timeline.py).
+    `validity`: every (article_rowid, valid_from, valid_to, edition, gap, caused_by) row (index/timeline.py).
     """
     path = Path(path)
     if path.exists():
@@ -241,7 +243,7 @@ def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Ar
         for stmt in _TIMELINE_SCHEMA:
             db.execute(stmt)
         db.execute("DELETE FROM validity")
-        db.executemany("INSERT INTO validity VALUES (?, ?, ?, ?, ?)", [tuple(v) for v in validity])
+        db.executemany("INSERT INTO validity VALUES (?, ?, ?, ?, ?, ?)", [tuple(v) for v in validity])
         db.execute("DELETE FROM act_dates")
         db.executemany("INSERT INTO act_dates VALUES (?, ?, ?)",
                        [(a["code"], a.get("in_force_from"), a.get("in_force_to")) for a in acts])

@@ -37,6 +37,7 @@ class Interval:
     valid_to: str | None
     edition: str  # the edition's folder, relative to the corpus root
     gap: bool  # a later known edition exists, the ones in between are not in the corpus
+    caused_by: str | None = None  # the amending act of the edition, where known
 
 
 def parse_date(text: str, what: str = "--as-of") -> str:
@@ -110,5 +111,5 @@ def versioned(snapshot: CorpusSnapshot) -> tuple[list[Article], list[Interval]]:
                     aid = f"{art.id}@{start or ed.folder.rsplit('/', 1)[-1]}"
                     row_of[key] = aid
                     rows.append(replace(art, id=aid, status=act.status, url=art.url))
-                intervals.append(Interval(row_of[key], start, end, ed.folder, gap))
+                intervals.append(Interval(row_of[key], start, end, ed.folder, gap, ed.caused_by))
     return rows, intervals

@@ -2,6 +2,7 @@
 
     lexkz index build|update|info     (index.cli)
     lexkz corpus sync                 (index.cli)
+    lexkz history|diff                (index.history)
     lexkz search                      (retrieval.cli)
     lexkz ask                         (graph.cli)
     lexkz finetune data|train|merge   (finetune.cli)
@@ -21,7 +22,7 @@ import sys
 
 from lexkz.errors import LexkzError
 
-COMMAND_MODULES = ["index.cli", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny", "lexkz.server.cli"]
+COMMAND_MODULES = ["index.cli", "index.history", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny", "lexkz.server.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

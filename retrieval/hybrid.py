@@ -29,7 +29,7 @@ from typing import Iterable
 
 from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
-from index.asof import span_on
+from index.asof import act_status_on, span_on
 from retrieval.config import MODES, RetrievalConfig
 from retrieval.hit import Hit
 from retrieval.sentences import best_units
@@ -286,10 +286,11 @@ class HybridRetriever:
                 continue
             _, _, passage = store.passage(pid)
             span = self.meta.span(self.meta.of[int(pid)], as_of) or (None, None, "", False)
+            status = act_status_on(self.meta.act_dates.get(art.act_code), art.status, as_of) if as_of else art.status
             body = passage.split("\n", 1)[1] if "\n" in passage else passage  # drop the passage header line
             hits.append(Hit(
                 article_id=art.id, act_code=art.act_code, act_title=art.act_title, number=art.number,
-                title=art.title, lang=art.lang, url=art.url, score=float(score), status=art.status,
+                title=art.title, lang=art.lang, url=art.url, score=float(score), status=status,
                 score_parts=parts, snippet=make_snippet(body, query, self.cfg.snippet_chars, art.lang), text=art.text,
                 valid_from=span[0], valid_to=span[1], gap=span[3],
             ))
