@@ -264,8 +264,12 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         t_embed = time.perf_counter()
         dense_rows = [(pid, dense_passage_text(t, cfg.dense_strip_footnotes)) for pid, t, no in to_embed
                       if not cfg.dense_max_passages or no < cfg.dense_max_passages]
-        vecs = _embed(embedder, [t for _, t in dense_rows], cfg.batch_size, progress,
-                      "embedding" if previous is None else "re-embedding")
+        # passages whose embedded text is identical (e.g. two editions that differ only in footnotes,
+        # which dense_passage_text strips) are embedded once and share the vector
+        unique = list(dict.fromkeys(t for _, t in dense_rows))
+        slot = {t: i for i, t in enumerate(unique)}
+        vecs = _embed(embedder, unique, cfg.batch_size, progress, "embedding" if previous is None else "re-embedding")
+        vecs = vecs[[slot[t] for _, t in dense_rows]] if len(dense_rows) else vecs
         embed_s = time.perf_counter() - t_embed
         dense_pids = np.array([p for p, _ in dense_rows], dtype=np.int64)
         _refuse_nonfinite(dense_pids, vecs, article_of, f"the embedder {getattr(embedder, 'name', cfg.embedding)} returned")
@@ -307,7 +311,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             "next_pid": next_pid,
             "config": to_dict(cfg),
             "diff": {"totals": diff["totals"], "reembedded_articles": len(reembedded_articles),
-                     "reembedded_passages": len(dense_rows), "removed_passages": len(dropped)},
+                     "reembedded_passages": len(dense_rows), "embedded_texts": len(unique), "removed_passages": len(dropped)},
             "warnings": snapshot.warnings,
             "files": file_records(tmp),
             "articles": {a.id: a.sha256 for a in articles},
@@ -331,6 +335,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         "reembedded_articles": len(reembedded_articles),
         "reembedded_article_ids": reembedded_articles,
         "reembedded_passages": len(dense_rows),
+        "embedded_texts": len(unique),
         "reused_passages": len(passages) - len(to_embed),
         "removed_passages": len(dropped),
         "pruned_versions": pruned,
