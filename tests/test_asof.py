@@ -291,3 +291,55 @@ def test_overlapping_or_backwards_editions_are_refused(const, tmp_path):
         build_index(corpus, tmp_path / "ix2", CFG, progress=False)
     assert exc.value.exit_code == 2 and "late" in str(exc.value) and "backwards" in str(exc.value)
     assert not (tmp_path / "ix2" / "CURRENT").exists()
+
+
+def test_server_as_of_history_and_diff(const):
+    from fastapi.testclient import TestClient
+
+    from lexkz.server.app import create_app
+    from lexkz.server.config import ServeConfig
+    from lexkz.server.engine import Engine
+    from tests.serve_helpers import CountingExtractive
+
+    engine = Engine(ServeConfig(index=str(const["index"])), generator=CountingExtractive()).warm_up()
+    try:
+        with TestClient(create_app(engine=engine, token="")) as c:
+            r = c.get("/api/search", params={"q": QUESTION, "as_of": "2008-01-01", "k": 3})
+            assert r.status_code == 200 and {h["valid_from"] for h in r.json()["hits"]} == {"2007-05-21"}
+            r = c.get("/api/search", params={"q": QUESTION, "as_of": "2026-08-01", "k": 3})
+            assert {h["act_code"] for h in r.json()["hits"]} == {NEW}
+            r = c.get("/api/search", params={"q": QUESTION, "as_of": "1990-01-01"})
+            assert r.json()["hits"] == [] and "not in force on that date" in r.json()["note"]
+            r = c.get("/api/search", params={"q": QUESTION, "as_of": "2024-13-01"})
+            assert r.status_code == 422 and "not a valid date" in r.json()["error"]
+            r = c.post("/api/ask", json={"question": QUESTION, "as_of": "2023-01-01", "k": 3})
+            assert r.status_code == 200 and r.json()["filters"]["as_of"] == "2023-01-01"
+            assert {h["valid_from"] for h in r.json()["retrieved"]} == {"2022-09-17"}
+            r = c.post("/api/ask", json={"question": QUESTION, "as_of": "01.01.2023"})
+            assert r.status_code == 422 and "not a valid date" in r.json()["error"]
+            r = c.get(f"/api/history/{OLD}/41")
+            assert r.status_code == 200 and [v["valid_from"] for v in r.json()["versions"]] == ["2007-05-21", "2022-09-17"]
+            assert c.get(f"/api/history/{OLD}/41", params={"as_of": "2999-01-01"}).status_code == 422
+            r = c.get(f"/api/diff/{OLD}/41", params={"from": "2008-01-01", "to": "2023-01-01"})
+            assert r.status_code == 200 and "{+семь+}" in r.json()["text"]
+            assert c.get(f"/api/diff/{OLD}/41", params={"from": "1990-01-01", "to": "2023-01-01"}).status_code == 422
+    finally:
+        engine.close()
+
+
+def test_eval_items_carry_their_date_to_the_graph(const):
+    from eval.datasets import item_from_dict
+    from graph.ask import answer_batch
+    from graph.generators.extractive import ExtractiveGenerator
+
+    base = {"id": "q", "lang": "ru", "question": QUESTION, "reference_answer": "семь лет"}
+    assert item_from_dict({**base, "date": "2008-01-01"}).as_of == "2008-01-01"
+    assert item_from_dict({**base, "as_of": "2023-01-01"}).as_of == "2023-01-01"
+    assert item_from_dict(base).as_of is None
+    with pytest.raises(ValueError, match="not a valid date"):
+        item_from_dict({**base, "as_of": "2024-13-01"})
+    ctx = make_context(const["index"], GenerationConfig(), "rag")
+    states = answer_batch([QUESTION] * 3, "rus", retriever=ctx.retriever, generator=ExtractiveGenerator(),
+                          store=ctx.store, k=3,
+                          filters=[{"as_of": "2008-01-01"}, {"as_of": "2023-01-01"}, {"as_of": "2026-08-01"}])
+    assert [{h["valid_from"] for h in s["retrieved"]} for s in states] == [{"2007-05-21"}, {"2022-09-17"}, {"2026-07-01"}]
