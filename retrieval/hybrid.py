@@ -59,6 +59,9 @@ def make_snippet(text: str, query: str, chars: int = 300, lang: str | None = Non
     return ("… " if best_pos > 0 else "") + snippet + (" …" if best_pos + len(window) < len(text) else "")
 
 
+NARROW_SHARE = 0.25  # an as-of filter keeping at most this share of passages restricts the search up front
+
+
 class _PassageMeta:
     """Per-passage (article id, act code, lang, repealed, article rowid) of one index version,
     and the validity of every article row (index/timeline.py), for filtering."""
@@ -218,6 +221,10 @@ class HybridRetriever:
         n = self.cfg.candidates
         allowed = None
         filtering = key[1] is not None or not key[2] or key[3] is not None or self.meta.has_versions
+        if filtering and key[3] is not None and len(self.meta.allowed(key)) <= NARROW_SHARE * len(self.meta.of):
+            allowed = self.meta.allowed(key)  # a date on which few articles are in force: restrict up front
+            if not allowed:
+                return []
         while True:
             pairs = search(n, allowed)
             arts = self._collapse(pairs, key)
