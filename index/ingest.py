@@ -74,6 +74,7 @@ class Act:
     in_force_to: str | None = None
     edition_date: str | None = None
     caused_by: str | None = None  # the amending act of this edition (upstream `caused_by`, else meta `edition`)
+    complete_history: bool = False  # one edition per version (git history): no editions missing in between
 
     def title(self, lang: str) -> str:
         if lang == "kaz":
@@ -403,30 +404,39 @@ def read_corpus(path: str | Path, langs: tuple[str, ...] = LANGS) -> CorpusSnaps
         articles.extend(act_articles)
         acts.append(act)
     history = _read_history(root, seen_codes, langs, warnings, files)
+    for act in acts:
+        older = git_editions(root, act, langs, warnings)
+        if older:
+            act.complete_history = True
+            history.setdefault(act.code, []).extend(older)
     return CorpusSnapshot(root=root, acts=acts, articles=articles, revision=corpus_revision(root, files),
                           warnings=warnings, history=history)
 
 
 def _read_act(folder: Path, root: Path, langs: tuple[str, ...], warnings: list[str], files: list[Path]) -> tuple[Act, list[Article]]:
     """One act folder (meta.yaml + texts) -> (Act, its articles in file order per language)."""
-    from dataclasses import replace
-
     rel = str(folder.relative_to(root)) if folder != root else "."
-    texts: dict[str, list[tuple[Path, str]]] = {}
+    texts: dict[str, list[tuple[str, str]]] = {}
     for lang in langs:
         parts = _text_files(folder, lang)
         if parts:
-            texts[lang] = [(p, _read_text(p)) for p in parts]
+            texts[lang] = [(str(p.relative_to(root)), _read_text(p)) for p in parts]
             files.extend(parts)
     files.append(folder / "meta.yaml")
-    meta = _read_meta(folder / "meta.yaml")
+    return _act_with_articles(_read_meta(folder / "meta.yaml"), folder, rel, texts, warnings)
+
+
+def _act_with_articles(meta: dict, folder: Path, rel: str, texts: dict[str, list[tuple[str, str]]],
+                       warnings: list[str]) -> tuple[Act, list[Article]]:
+    """meta.yaml contents and {lang: [(source name, text)]} -> (Act, its articles)."""
+    from dataclasses import replace
+
     first_titles = {lang: _first_title(parts[0][1]) for lang, parts in texts.items()}
     act = _act_from_meta(meta, folder, rel, {k: v for k, v in first_titles.items() if v})
     articles: list[Article] = []
     for lang, parts in texts.items():
         lang_articles: list[Article] = []
-        for p, text in parts:
-            src = str(p.relative_to(root))
+        for src, text in parts:
             got = split_articles(text, act.code, act.title(lang), lang, act.url_for(lang), act.status, src, warnings)
             known = {a.number for a in lang_articles}
             for a in got:
@@ -490,3 +500,72 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------- upstream git history
+
+
+def git_editions(root: Path, act: Act, langs: tuple[str, ...], warnings: list[str]) -> list[tuple[Act, list[Article]]]:
+    """Older versions of an upstream act (meta.yaml with `version_date`) from the git history of
+    its folder: one edition per commit that touched it, oldest first, the newest commit left out
+    (it is the folder itself). Each edition's folder label is "<folder>@<commit[:12]>". Dates
+    that do not increase from commit to commit are a LexkzError naming the act and commits."""
+    folder = root / act.folder
+    if act.edition_date is None or not (folder / "meta.yaml").is_file():
+        return []
+    if "version_date" not in _read_meta(folder / "meta.yaml"):
+        return []
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    log_out = _git(folder, "log", "--format=%H", "--reverse", "--", ".")
+    if not top or not log_out:
+        return []
+    prefix = str(folder.resolve().relative_to(Path(top).resolve()))
+    commits = log_out.split()
+    out: list[tuple[Act, list[Article]]] = []
+    dated: list[tuple[str, str]] = []
+    for commit in commits[:-1]:
+        meta_text = _git(folder, "show", f"{commit}:{prefix}/meta.yaml")
+        if meta_text is None:
+            continue
+        import yaml
+
+        try:
+            meta = yaml.safe_load(meta_text) or {}
+        except yaml.YAMLError as exc:
+            raise LexkzError(f"act {act.code}: meta.yaml at commit {commit[:12]} is not valid YAML ({exc})") from None
+        texts: dict[str, list[tuple[str, str]]] = {}
+        for lang in langs:
+            names = [f"{prefix}/{lang}.md"]
+            listing = _git(folder, "ls-tree", "--name-only", commit, f"{prefix}/{lang}/")
+            if listing:
+                names = sorted(n for n in listing.split("\n") if n.endswith(".md"))
+            for name in names:
+                text = _git_raw(folder, "show", f"{commit}:{name}")
+                if text is not None:
+                    texts.setdefault(lang, []).append((f"{act.folder}/{Path(name).name}@{commit[:12]}",
+                                                       text.replace("\r\n", "\n")))
+        if not texts:
+            continue
+        ed, arts = _act_with_articles(meta, folder, f"{act.folder}@{commit[:12]}", texts, warnings)
+        if ed.code != act.code:
+            raise LexkzError(f"act {act.code}: its meta.yaml at commit {commit[:12]} names act {ed.code}; "
+                             f"the folder's history mixes acts: fix the repository or index it without history")
+        ed.complete_history = True
+        dated.append((ed.edition_date or "", f"commit {commit[:12]}"))
+        out.append((ed, arts))
+    dated.append((act.edition_date, "the working tree"))
+    for (d1, c1), (d2, c2) in zip(dated, dated[1:]):
+        if not d1 or d2 <= d1:
+            raise LexkzError(f"act {act.code} ({act.folder}): version_date {d2 or 'missing'} at {c2} does not "
+                             f"come after {d1 or 'a missing date'} at {c1}: overlapping or backwards "
+                             f"versions are not merged; fix version_date in the upstream meta.yaml", 2)
+    return out
+
+
+def _git_raw(root: Path, *args: str) -> str | None:
+    """Like _git but keeps the output exactly (no strip)."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.decode("utf-8") if out.returncode == 0 else None

@@ -7,7 +7,8 @@ An act's editions are its current folder plus its older editions under
   the edition has no date, from `in_force_from`; when neither is known, open) until the next
   known edition's start; the last one until the act's `in_force_to` (open when null);
 * an edition followed by another known one is marked `gap`: the corpus lacks the editions
-  in between, so its text on a day after its own start may have been amended meanwhile;
+  in between, so its text on a day after its own start may have been amended meanwhile
+  (not for upstream git history, which has one commit per version: `Act.complete_history`);
 * two editions with the same start, or an act that ends before an edition starts, is an
   error naming the act and the folders (never merged silently).
 
@@ -75,7 +76,7 @@ def edition_spans(current: Act, older: list[Act]) -> list[tuple[Act, str | None,
     for i, ed in enumerate(eds):
         start = _start(ed)
         if i + 1 < len(eds):
-            end, gap = _start(eds[i + 1]), True
+            end, gap = _start(eds[i + 1]), not (ed.complete_history and eds[i + 1].complete_history)
             if end == start:
                 raise LexkzError(f"act {current.code}: editions {ed.folder} and {eds[i + 1].folder} both start on "
                                  f"{start}: overlapping validity; fix edition_date in one meta.yaml", 2)
