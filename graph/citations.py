@@ -919,7 +919,7 @@ def find_article(ref: str, store, lang: str | None = None):
     """An Article for an id ("K1500000414/88/rus") or a reference ("ст. 88 ТК", "ЕК 88-бабы");
     returns (article | None, message)."""
     ref = (ref or "").strip()
-    if re.fullmatch(r"[^/\s]+/[^/\s]+/(rus|kaz)", ref):
+    if re.fullmatch(r"[^/\s]+/[^/\s]+/(rus|kaz)(@\S+)?", ref):
         art = store.get(ref)
         return art, "" if art else f"no article {ref} in the index"
     lang = lang or detect_lang(ref)

@@ -68,6 +68,7 @@ def register(subparsers) -> None:
     s.add_argument("article", help='an article id (K1500000414/88/rus) or a reference ("ст. 88 ТК", "ЕК 88-бабы")')
     s.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
     s.add_argument("--lang", default=None, help="text language rus (ru) or kaz (kk); default: the reference's")
+    s.add_argument("--as-of", default=None, metavar="YYYY-MM-DD", help="the version in force that day")
     s.add_argument("--json", action="store_true", help="print the article as JSON (with deep_link)")
     s.set_defaults(func=cmd_show)
 
@@ -112,7 +113,12 @@ def cmd_show(args) -> int:
 
     if not (args.article or "").strip():
         raise LexkzError('give an article id (K1500000414/88/rus) or a reference like "ст. 88 ТК"')
-    store = open_index(args.index).articles
+    from index.asof import AsOfStore
+    from index.timeline import parse_date
+
+    day = parse_date(args.as_of) if getattr(args, "as_of", None) else None
+    raw = open_index(args.index).articles
+    store = AsOfStore(raw, day) if day or "@" not in args.article else raw  # no date: the current edition
     art, message = find_article(args.article, store, normalize_lang(args.lang))
     if art is None:
         raise LexkzError(f"{message}; list articles with `lexkz search`")
@@ -124,6 +130,9 @@ def cmd_show(args) -> int:
     heading = f"{art.number}-бап" if art.lang == "kaz" else f"Статья {art.number}"
     print(f"{art.act_title} [{status}]")
     print(f"{heading}{'. ' + art.title if art.title else ''}  ({art.id})")
+    if art.valid_from or art.valid_to:
+        print(f"version: in force {art.valid_from or '…'} – {art.valid_to or 'open'}"
+              + ("  (the corpus lacks the editions up to the next one)" if art.gap else ""))
     print(f"link: {link}")
     print(f"act:  {art.url}")
     print()

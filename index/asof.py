@@ -67,7 +67,8 @@ class AsOfStore:
         return replace(art, valid_from=span[0], valid_to=span[1], gap=span[3])
 
     def find(self, act_code: str | None = None, number: str | None = None, lang: str | None = None) -> list[Article]:
-        return [v for a in self.store.find(act_code=act_code, number=number, lang=lang) if (v := self.version(a))]
+        return [v for a in self.store.find(act_code=act_code, number=number, lang=lang, versions=True)
+                if (v := self.version(a))]
 
     def iter_articles(self, lang: str | None = None, act_code: str | None = None):
         yield from self.find(act_code=act_code, lang=lang)

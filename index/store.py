@@ -109,8 +109,10 @@ class ArticleStore:
         rows = self._rows(f"SELECT {_ARTICLE_COLS} FROM articles WHERE id = ?", [article_id])
         return _article(rows[0]) if rows else None
 
-    def find(self, act_code: str | None = None, number: str | None = None, lang: str | None = None) -> list[Article]:
-        where, args = [], []
+    def find(self, act_code: str | None = None, number: str | None = None, lang: str | None = None,
+             versions: bool = False) -> list[Article]:
+        """Articles of the current editions; with `versions` also the older texts ("…@date" ids)."""
+        where, args = ([], []) if versions else (["instr(id, '@') = 0"], [])
         for col, val in (("act_code", act_code), ("number", number), ("lang", lang)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -118,8 +120,9 @@ class ArticleStore:
         sql = f"SELECT {_ARTICLE_COLS} FROM articles" + (f" WHERE {' AND '.join(where)}" if where else "")
         return [_article(r) for r in self._rows(sql + " ORDER BY act_code, lang, position", args)]
 
-    def iter_articles(self, lang: str | None = None, act_code: str | None = None) -> Iterator[Article]:
-        yield from self.find(act_code=act_code, lang=lang)
+    def iter_articles(self, lang: str | None = None, act_code: str | None = None,
+                      versions: bool = False) -> Iterator[Article]:
+        yield from self.find(act_code=act_code, lang=lang, versions=versions)
 
     def acts(self) -> list[dict]:
         cols = ["code", "title_ru", "title_kz", "act_type", "status", "status_text", "url", "url_kaz", "folder", "langs"]
@@ -131,9 +134,10 @@ class ArticleStore:
         return out
 
     def count(self, lang: str | None = None) -> int:
+        """Articles of the current editions (older texts, "…@date" ids, are not counted)."""
         if lang is None:
-            return self._rows("SELECT COUNT(*) FROM articles")[0][0]
-        return self._rows("SELECT COUNT(*) FROM articles WHERE lang = ?", [lang])[0][0]
+            return self._rows("SELECT COUNT(*) FROM articles WHERE instr(id, '@') = 0")[0][0]
+        return self._rows("SELECT COUNT(*) FROM articles WHERE lang = ? AND instr(id, '@') = 0", [lang])[0][0]
 
     def passage_count(self) -> int:
         return self._rows("SELECT COUNT(*) FROM passages")[0][0]

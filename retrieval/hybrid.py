@@ -69,7 +69,7 @@ class _PassageMeta:
     def __init__(self, store):
         rowid_of = {aid: rowid for aid, (rowid, _) in store.rows_by_id().items()}
         by_rowid = {}
-        for art in store.iter_articles():
+        for art in store.iter_articles(versions=True):
             rowid = rowid_of[art.id]
             by_rowid[rowid] = (art.id, art.act_code, art.lang, art.status == "repealed", rowid)
         self.of: dict[int, tuple[str, str, str, bool, int]] = {}

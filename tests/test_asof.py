@@ -87,7 +87,8 @@ def test_unchanged_text_is_stored_and_embedded_once(const):
     and every distinct passage text is embedded exactly once."""
     ix = open_index(const["index"])
     store = ix.articles
-    rows = store.find(act_code=OLD, lang="rus")
+    rows = store.find(act_code=OLD, lang="rus", versions=True)
+    assert store.find(act_code=OLD, lang="rus") == [a for a in rows if "@" not in a.id]  # the default: current only
     current = [a for a in rows if "@" not in a.id]
     older = [a for a in rows if "@" in a.id]
     assert len(current) == 102 and len(older) == 76  # 98 articles in 2007: 76 differ, 22 shared
@@ -99,7 +100,7 @@ def test_unchanged_text_is_stored_and_embedded_once(const):
     assert len(embedded) == len(set(embedded)) == const["report"]["embedded_texts"]  # each distinct text once
     # passages are distinct per text; two editions differing only in footnotes share one embedded text
     assert store.passage_count() == ix.manifest["counts"]["passages"] >= len(embedded)
-    assert ix.manifest["counts"]["versions"] == len(store.find()) and ix.manifest["counts"]["intervals"] == len(
+    assert ix.manifest["counts"]["versions"] == len(store.find(versions=True)) and ix.manifest["counts"]["intervals"] == len(
         [s for ss in spans.values() for s in ss])
     # without dedupe the 22 shared articles' passages would be embedded twice
     assert ix.manifest["counts"]["intervals"] > ix.manifest["counts"]["versions"]
@@ -343,3 +344,15 @@ def test_eval_items_carry_their_date_to_the_graph(const):
                           store=ctx.store, k=3,
                           filters=[{"as_of": "2008-01-01"}, {"as_of": "2023-01-01"}, {"as_of": "2026-08-01"}])
     assert [{h["valid_from"] for h in s["retrieved"]} for s in states] == [{"2007-05-21"}, {"2022-09-17"}, {"2026-07-01"}]
+
+
+def test_show_as_of(const, capsys):
+    capsys.readouterr()
+    assert main(["show", "ст. 41 Конституции", "--index", str(const["index"]), "--as-of", "2008-01-01", "--json"]) == 0
+    art = json.loads(capsys.readouterr().out)
+    assert art["id"] == f"{OLD}/41/rus@2007-05-21" and "сроком на пять лет" in art["text"] and art["valid_from"] == "2007-05-21"
+    assert main(["show", f"{OLD}/41/rus", "--index", str(const["index"]), "--as-of", "2023-01-01", "--json"]) == 0
+    assert "сроком на семь лет" in json.loads(capsys.readouterr().out)["text"]
+    assert main(["show", f"{OLD}/41/rus@2007-05-21", "--index", str(const["index"])]) == 0
+    assert "сроком на пять лет" in capsys.readouterr().out
+    assert main(["show", "ст. 41 Конституции", "--index", str(const["index"]), "--as-of", "2024-13-01"]) == 2
