@@ -276,6 +276,7 @@ def _run_batch(batch: list[EvalItem], set_name: str, condition: str, generator, 
             "citations": ans["citations"], "retrieved": [list(r) for r in ans["retrieved"]],
             "prompt_id": ans["prompt_id"], **ans["gen"], "timings": ans["timings"],
             "batch_seconds": batch_seconds, "batch_items": len(batch), "metrics": metrics,
+            **({"as_of": it.as_of} if it.as_of else {}),
         })
     return rows
 

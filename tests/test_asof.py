@@ -356,3 +356,19 @@ def test_show_as_of(const, capsys):
     assert main(["show", f"{OLD}/41/rus@2007-05-21", "--index", str(const["index"])]) == 0
     assert "сроком на пять лет" in capsys.readouterr().out
     assert main(["show", "ст. 41 Конституции", "--index", str(const["index"]), "--as-of", "2024-13-01"]) == 2
+
+
+def test_kazakh_reference_names_the_edition(const):
+    from retrieval.citation_format import version_label
+
+    assert version_label("2026-07-01", "kaz") == "(2026-07-01 редакциясы)"
+    assert version_label("2024-01-01", "rus") == "(в ред. от 2024-01-01)" and version_label(None, "rus") == ""
+    ctx = make_context(const["index"], GenerationConfig(), "rag")
+    gen = ScriptedGenerator(["Қазақстан Республикасы Конституциясының 44-бабы бойынша Президент ант береді."])
+    final = ask("Қазақстан Республикасының Президенті қалай ант береді?", lang="kaz", k=5,
+                filters={"as_of": "2026-08-01"},
+                context=AskContext(ctx.retriever, gen, ctx.store, GenerationConfig(max_regenerations=0)))
+    cits = [c for c in final["citations"] if c.get("article_id")]
+    assert cits and all(c["act_code"] == NEW for c in cits)
+    assert cits[0]["article_id"] == f"{NEW}/44/kaz"
+    assert cits[0]["reference"] == "ҚР Конституциясының 44-бабы (2026-07-01 редакциясы)"
