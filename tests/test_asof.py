@@ -372,3 +372,21 @@ def test_kazakh_reference_names_the_edition(const):
     assert cits and all(c["act_code"] == NEW for c in cits)
     assert cits[0]["article_id"] == f"{NEW}/44/kaz"
     assert cits[0]["reference"] == "ҚР Конституциясының 44-бабы (2026-07-01 редакциясы)"
+
+
+def test_verify_counts_current_articles_and_versions(const, tmp_path):
+    import sqlite3
+
+    from index.integrity import verify_index
+
+    report = verify_index(const["index"])
+    assert report["ok"], report
+    copy = tmp_path / "index"
+    shutil.copytree(const["index"], copy)
+    db = sqlite3.connect(next(copy.glob("versions/*/articles.sqlite")))
+    db.execute("DELETE FROM articles WHERE id = ?", [f"{OLD}/41/rus@2007-05-21"])  # an older version lost
+    db.commit()
+    db.close()
+    report = verify_index(copy)
+    problems = [p for v in report["versions"].values() for p in v["problems"]]
+    assert not report["ok"] and any("holds 369 article versions, the manifest says 370" in p for p in problems), problems
