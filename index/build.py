@@ -42,10 +42,10 @@ from index.chunking import article_passages, dense_passage_text
 from index.config import IndexConfig
 from index.ingest import CorpusSnapshot, read_corpus
 from index.integrity import check_hashes, file_records, nonfinite_rows
-from index.timeline import versioned
 from index.store import (
     DENSE_FILE, MANIFEST_FILE, STORE_FILE, Index, check_embedding, open_index, shaping_differences, write_store,
 )
+from index.timeline import versioned
 from index.versions import (
     clean_stale, complete_versions, current_version, list_versions, publish, prune_versions, refuse_version_folder,
     restore_hint, versions_dir, writer_lock,
@@ -220,7 +220,6 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
 
     all_rows, intervals = versioned(snapshot)  # every distinct text of every edition (index/timeline.py)
     articles = sorted(all_rows, key=lambda a: (a.act_code, a.lang, a.position, a.id))
-    new_ids = {a.id for a in articles}
     rows: list[tuple[int, Article]] = []
     passages: list[tuple[int, int, int, str]] = []  # every passage: pid, article_rowid, chunk_no, text
     fresh: list[tuple[int, int, int, str]] = []  # the new ones among them
@@ -251,7 +250,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             to_embed.append((pid, t, no))
             article_of[pid] = art.id
     kept_rowids = set(assigned.values())
-    for aid, (rowid, _) in prev_rows.items():
+    for rowid, _ in prev_rows.values():
         if rowid not in kept_rowids:
             dropped.extend(pid for pid, _ in prev_passages.get(rowid, []))
     rowid_of = {art.id: rowid for rowid, art in rows}

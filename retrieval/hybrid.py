@@ -27,9 +27,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from index.asof import act_status_on, span_on
 from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
-from index.asof import act_status_on, span_on
 from retrieval.config import MODES, RetrievalConfig
 from retrieval.hit import Hit
 from retrieval.sentences import best_units
@@ -88,7 +88,7 @@ class _PassageMeta:
         return span_on(self.spans.get(meta[4]) if self.spans else None, day, meta[0])
 
     def passes(self, meta: tuple, key: tuple) -> bool:
-        aid, act, art_lang, repealed, _ = meta
+        _, act, art_lang, repealed, _ = meta
         lang, acts, include_repealed, day = key
         if (lang is not None and art_lang != lang) or (acts is not None and act not in acts):
             return False
