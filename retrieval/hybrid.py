@@ -80,6 +80,7 @@ class _PassageMeta:
                     self.of[int(pid)] = meta
         self.spans = store.validity()  # {rowid: [(valid_from, valid_to, edition, gap)]}; {} for older stores
         self.act_dates = store.act_dates()
+        self.timeline = store.has_timeline()
         self.has_versions = any("@" in m[0] for m in by_rowid.values())
         self._allowed: dict[tuple, list[int]] = {}
 
@@ -186,6 +187,11 @@ class HybridRetriever:
             from index.timeline import parse_date
 
             as_of = parse_date(as_of)
+            if not self.meta.timeline:
+                raise LexkzError(
+                    f"the index at {self.index.index_dir} was written before lexkz kept the law's timeline (no validity "
+                    f"dates in version {self.index.version}), so it cannot answer as of {as_of}: run `lexkz index update "
+                    f"--corpus DIR --index {self.index.index_dir}` once (vectors are kept), or drop --as-of", 3)
         key = (lang, acts, include_repealed, as_of)
         need = max(k, cfg.rerank_top if cfg.reranker else 0)
 

@@ -389,3 +389,33 @@ def test_verify_counts_current_articles_and_versions(const, tmp_path):
     report = verify_index(copy)
     problems = [p for v in report["versions"].values() for p in v["problems"]]
     assert not report["ok"] and any("holds 369 article versions, the manifest says 370" in p for p in problems), problems
+
+
+def test_index_without_timeline_refuses_as_of_until_updated(const, tmp_path):
+    """An index written before the timeline (no validity tables): --as-of is refused with the fix
+    (exit 3), never answered from the current text; `index update` adds the tables, keeping every vector."""
+    import sqlite3
+
+    from index.integrity import file_records
+    from lexkz.common import write_json
+    from retrieval.hybrid import HybridRetriever
+
+    copy = tmp_path / "index"
+    shutil.copytree(const["index"], copy)
+    vdir = next(copy.glob("versions/*"))
+    db = sqlite3.connect(vdir / "articles.sqlite")
+    db.execute("DROP TABLE validity")
+    db.execute("DROP TABLE act_dates")
+    db.commit()
+    db.close()
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    manifest["files"] = file_records(vdir)
+    write_json(vdir / "manifest.json", manifest)
+    with pytest.raises(LexkzError) as exc:
+        HybridRetriever(copy).retrieve(QUESTION, as_of="2008-01-01")
+    assert exc.value.exit_code == 3 and "lexkz index update" in str(exc.value)
+    emb = _counting()
+    report = update_index(const["corpus"], copy, embedder=emb, progress=False)
+    assert not report["up_to_date"] and emb.texts == []  # only the tables were missing: nothing re-embedded
+    hits = HybridRetriever(copy).retrieve(QUESTION, k=3, as_of="2008-01-01")
+    assert hits and {h.valid_from for h in hits} == {"2007-05-21"}
