@@ -28,7 +28,7 @@ from lexkz.common import normalize_lang, read_jsonl, sha256_text
 from lexkz.errors import LexkzError
 
 REQUIRED = ("id", "lang", "question", "reference_answer")
-KNOWN = set(REQUIRED) | {"act_code", "article", "alternatives", "answer_alternatives"}
+KNOWN = set(REQUIRED) | {"act_code", "article", "alternatives", "answer_alternatives", "as_of", "date"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class EvalItem:
     article: str | None = None
     alternatives: tuple[tuple[str, str], ...] = ()  # accepted (act_code, number) besides the gold one
     answer_alternatives: tuple[str, ...] = ()
+    as_of: str | None = None  # ISO date: the question is about the law in force that day (`as_of` or `date`)
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def gold_articles(self) -> list[tuple[str, str]]:
@@ -95,6 +96,14 @@ def item_from_dict(obj: dict[str, Any]) -> EvalItem:
     answer_alts = obj.get("answer_alternatives") or []
     if not isinstance(answer_alts, list) or not all(isinstance(a, str) for a in answer_alts):
         raise ValueError("'answer_alternatives' must be a list of strings")
+    as_of = obj.get("as_of") or obj.get("date")
+    if as_of is not None:
+        from index.timeline import parse_date
+
+        try:
+            as_of = parse_date(str(as_of), "as_of")
+        except LexkzError as exc:
+            raise ValueError(str(exc)) from None
     return EvalItem(
         id=str(obj["id"]),
         lang=lang,
@@ -104,6 +113,7 @@ def item_from_dict(obj: dict[str, Any]) -> EvalItem:
         article=_clean_article(obj.get("article")),
         alternatives=_parse_alternatives(obj.get("alternatives"), act_code),
         answer_alternatives=tuple(answer_alts),
+        as_of=as_of,
         meta={k: v for k, v in obj.items() if k not in KNOWN},
     )
 

@@ -203,7 +203,8 @@ def _answer_batch(items: list[EvalItem], condition: str, generator, retriever, s
     mode = CONDITION_SPECS[condition][0]
     states = answer_batch([it.question for it in items], [it.lang for it in items], mode=mode,
                           retriever=retriever if mode == "rag" else None, generator=generator,
-                          store=store, config=gen_cfg)
+                          store=store, config=gen_cfg,
+                          filters=[{"as_of": it.as_of} if it.as_of else None for it in items])
     out = []
     for state in states:
         gen = state.get("generation") or {}
@@ -277,6 +278,7 @@ def _run_batch(batch: list[EvalItem], set_name: str, condition: str, generator, 
             "citations": ans["citations"], "retrieved": [list(r) for r in ans["retrieved"]],
             "prompt_id": ans["prompt_id"], **ans["gen"], "timings": ans["timings"],
             "batch_seconds": batch_seconds, "batch_items": len(batch), "metrics": metrics,
+            **({"as_of": it.as_of} if it.as_of else {}),
         })
     return rows
 

@@ -98,14 +98,16 @@ def _k(k: int | None, ctx: AskContext) -> int:
 
 
 def answer_batch(questions: list[str], langs: str | list[str | None] | None = None, *, mode: str = "rag",
-                 retriever=None, generator=None, store=None, k: int | None = None, filters: dict | None = None,
+                 retriever=None, generator=None, store=None, k: int | None = None,
+                 filters: dict | list[dict | None] | None = None,
                  config: GenerationConfig | None = None, progress: bool = False, max_batch: int | None = None) -> list[dict]:
     """Final states for many questions: each question is one run of the compiled graph (run
     concurrently), and every run's generate call goes through one `GenerateQueue`, which waits
     until every run still on its way has asked (no time window) and then makes ONE generate call
     per `max_batch` questions (default: all of them). Questions without hits end in `not_found`
     and never reach the generator. The generate timing of each question is its share of its
-    batch's time. `progress` shows the generator's tqdm bar."""
+    batch's time. `progress` shows the generator's tqdm bar.
+    `filters` is one dict for all questions or a list with one per question (e.g. each its as_of)."""
     if not isinstance(langs, list):
         langs = [langs] * len(questions)
     if len(langs) != len(questions):
@@ -115,7 +117,10 @@ def answer_batch(questions: list[str], langs: str | list[str | None] | None = No
     if not questions:
         return []
     ctx = AskContext(retriever=retriever, generator=generator, store=store, config=config or GenerationConfig())
-    states = [initial_state(q, l, mode, _k(k, ctx), filters, ctx.config) for q, l in zip(questions, langs)]
+    per = filters if isinstance(filters, list) else [filters] * len(questions)
+    if len(per) != len(questions):
+        raise LexkzError(f"{len(questions)} questions but {len(per)} filters: pass one filters dict per question")
+    states = [initial_state(q, l, mode, _k(k, ctx), f, ctx.config) for q, l, f in zip(questions, langs, per)]
     workers = min(len(states), 256)  # one thread per graph run; a batch never waits for more runs than can wait
     queue = GenerateQueue(_Progress(generator) if progress else generator,
                           max_batch=min(max_batch or len(states), workers), window_s=float("inf"))

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from retrieval.citation_format import article_link
+from retrieval.citation_format import article_link, format_citation
 from retrieval.text import detect_lang, stem_kaz, stem_rus
 
 STATUSES = ("supported", "wrong_act", "no_such_point", "not_supported", "in_corpus_not_retrieved",
@@ -652,7 +652,8 @@ def _others(catalog: ActCatalog, codes, lang: str) -> str:
 def _article_fields(art: Any) -> dict:
     return {"article_id": _get(art, "article_id") or _get(art, "id"), "act_code": _get(art, "act_code"),
             "act_title": _get(art, "act_title"), "title": _get(art, "title"), "number": str(_get(art, "number")),
-            "url": _get(art, "url"), "lang": _get(art, "lang")}
+            "url": _get(art, "url"), "lang": _get(art, "lang"), "valid_from": _get(art, "valid_from"),
+            "valid_to": _get(art, "valid_to"), "gap": bool(_get(art, "gap"))}
 
 
 def _resolve(cit: dict, hits: list, look: _Lookup, catalog: ActCatalog, lang: str, context_act: str | None) -> dict:
@@ -795,7 +796,8 @@ def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", ans
         r = {k: cit.get(k) for k in ("raw", "kind", "number", "marker", "point")}
         r.update({"raw": " ".join(str(r["raw"]).split())[:300] or "?", "article_id": None, "act_code": None,
                   "act_title": None, "title": None, "url": None, "deep_link": None, "lang": None,
-                  "context_rank": None, "warning": None, "claim": None, "support": None})
+                  "context_rank": None, "warning": None, "claim": None, "support": None,
+                  "valid_from": None, "valid_to": None, "gap": False, "reference": None})
         res = _resolve(cit, hits, look, catalog, lang, context_act)
         si = next((i for i, (a, b) in enumerate(sents) if a <= cit["start"] < b), len(sents))
         if "found" not in res:
@@ -806,7 +808,10 @@ def verify(citations: list[dict], hits: list, store=None, lang: str = "rus", ans
             key = ("x", r["kind"], r["number"], r["marker"], r["act_code"], r["raw"], si)
         else:
             f = res["found"]
-            r.update({k: f[k] for k in ("article_id", "act_code", "act_title", "title", "number", "url", "lang")})
+            r.update({k: f[k] for k in ("article_id", "act_code", "act_title", "title", "number", "url", "lang",
+                                         "valid_from", "valid_to")})
+            r["reference"] = format_citation(f, lang, with_version=True)[0]
+            r["gap"] = bool(f.get("gap"))
             r["context_rank"] = res["rank"]
             if cit["kind"] == "article" and (cit.get("act") or {}).get("codes") or cit["kind"] == "article" and cit.get("act") is None:
                 context_act = f["act_code"]
@@ -914,7 +919,7 @@ def find_article(ref: str, store, lang: str | None = None):
     """An Article for an id ("K1500000414/88/rus") or a reference ("ст. 88 ТК", "ЕК 88-бабы");
     returns (article | None, message)."""
     ref = (ref or "").strip()
-    if re.fullmatch(r"[^/\s]+/[^/\s]+/(rus|kaz)", ref):
+    if re.fullmatch(r"[^/\s]+/[^/\s]+/(rus|kaz)(@\S+)?", ref):
         art = store.get(ref)
         return art, "" if art else f"no article {ref} in the index"
     lang = lang or detect_lang(ref)

@@ -25,6 +25,7 @@ from graph.ask import ask, make_context
 from index.store import DEFAULT_INDEX_DIR
 from graph.config import GenerationConfig
 from lexkz.config import add_field_flags, field_overrides, load_stage
+from retrieval.citation_format import version_label
 from retrieval.config import RetrievalConfig
 
 STATUS_LABELS = {
@@ -55,6 +56,8 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=["rag", "closed_book"], default="rag", help="rag (retrieve first) or closed_book")
     p.add_argument("--lang", default=None, help="question language rus (ru) or kaz (kk); detected when omitted")
     p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="retrieve only from these acts (adilet codes)")
+    p.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
+                   help="answer for the law in force that day (default: the current editions)")
     p.add_argument("--config", default=None, help="TOML file with [generation] and [retrieval] sections")
     p.add_argument("--json", action="store_true", help="print the whole final state as JSON")
     p.add_argument("--stream", action="store_true", help="print node events to stderr as the graph runs")
@@ -65,6 +68,7 @@ def register(subparsers) -> None:
     s.add_argument("article", help='an article id (K1500000414/88/rus) or a reference ("ст. 88 ТК", "ЕК 88-бабы")')
     s.add_argument("--index", default=DEFAULT_INDEX_DIR, help=f"index folder (default {DEFAULT_INDEX_DIR})")
     s.add_argument("--lang", default=None, help="text language rus (ru) or kaz (kk); default: the reference's")
+    s.add_argument("--as-of", default=None, metavar="YYYY-MM-DD", help="the version in force that day")
     s.add_argument("--json", action="store_true", help="print the article as JSON (with deep_link)")
     s.set_defaults(func=cmd_show)
 
@@ -74,11 +78,12 @@ def cmd_ask(args) -> int:
     rcfg = load_stage(RetrievalConfig, args.config, "retrieval", field_overrides(args, RetrievalConfig))
     from graph.nodes import initial_state
 
-    initial_state(args.question, args.lang, args.mode, rcfg.k, None, cfg)  # bad input fails before loading anything
+    filters = {k: v for k, v in (("act_codes", args.act), ("as_of", args.as_of)) if v}
+    initial_state(args.question, args.lang, args.mode, rcfg.k, filters, cfg)  # bad input fails before loading anything
     ctx = make_context(args.index, cfg, args.mode, retrieval_cfg=rcfg)
     on_update = print_event if args.stream else None
     final = ask(args.question, lang=args.lang, mode=args.mode, k=rcfg.k,
-                filters={"act_codes": args.act} if args.act else None, context=ctx, on_update=on_update)
+                filters=filters or None, context=ctx, on_update=on_update)
     if args.json:
         print(json.dumps(final, ensure_ascii=False, indent=2, default=float))
     else:
@@ -108,7 +113,12 @@ def cmd_show(args) -> int:
 
     if not (args.article or "").strip():
         raise LexkzError('give an article id (K1500000414/88/rus) or a reference like "ст. 88 ТК"')
-    store = open_index(args.index).articles
+    from index.asof import AsOfStore
+    from index.timeline import parse_date
+
+    day = parse_date(args.as_of) if getattr(args, "as_of", None) else None
+    raw = open_index(args.index).articles
+    store = AsOfStore(raw, day) if day or "@" not in args.article else raw  # no date: the current edition
     art, message = find_article(args.article, store, normalize_lang(args.lang))
     if art is None:
         raise LexkzError(f"{message}; list articles with `lexkz search`")
@@ -120,6 +130,9 @@ def cmd_show(args) -> int:
     heading = f"{art.number}-бап" if art.lang == "kaz" else f"Статья {art.number}"
     print(f"{art.act_title} [{status}]")
     print(f"{heading}{'. ' + art.title if art.title else ''}  ({art.id})")
+    if art.valid_from or art.valid_to:
+        print(f"version: in force {art.valid_from or '…'} – {art.valid_to or 'open'}"
+              + ("  (the corpus lacks the editions up to the next one)" if art.gap else ""))
     print(f"link: {link}")
     print(f"act:  {art.url}")
     print()
@@ -160,7 +173,8 @@ def format_answer(final: dict) -> str:
         article = head["article"].format(number=s["number"])
         point = f"{s['point']} " if s.get("point") else ""
         title = f". {s['title']}" if s.get("title") else ""
-        lines.append(f" {s['n']}. {s['act_title']}, {point}{article}{title} [{labels[s['status']]}]")
+        version = f" {version_label(s['valid_from'], lang)}" if s.get("valid_from") else ""
+        lines.append(f" {s['n']}. {s['act_title']}, {point}{article}{title}{version} [{labels[s['status']]}]")
         if s.get("deep_link") or s.get("url"):
             lines.append(f"    {s.get('deep_link') or s['url']}")
     if not final.get("sources"):

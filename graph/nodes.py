@@ -78,6 +78,10 @@ def initial_state(question: str, lang: str | None = None, mode: str = "rag", k: 
             raise LexkzError(f"retrieval_lang must be auto, same or any, not {choice!r}")
         filters["lang"] = lang if choice == "same" or (choice == "auto" and lang == "rus") else None
     filters.setdefault("act_codes", None)
+    if filters.get("as_of") is not None:
+        from index.timeline import parse_date
+
+        filters["as_of"] = parse_date(filters["as_of"], "as_of")
     return {"question": question, "lang": lang, "mode": mode, "k": k, "filters": filters,
             "retrieved": [], "warnings": [], "timings": {}, "trace": [], "attempts": 0}
 
@@ -116,7 +120,7 @@ def retrieve(state: AskState, runtime) -> dict:
                          "and pass --index DIR, or use --mode closed_book", exit_code=3)
     filters = state.get("filters") or {}
     hits = ctx.retriever.retrieve(question, k=state.get("k"), lang=filters.get("lang"),
-                                  act_codes=filters.get("act_codes"))
+                                  act_codes=filters.get("act_codes"), as_of=filters.get("as_of"))
     return {"retrieved": [_plain(h.to_dict(with_text=True)) for h in hits],
             "timings": {"retrieve": time.perf_counter() - t0}, "trace": ["retrieve"]}
 
@@ -164,7 +168,8 @@ def verify_citations(state: AskState, runtime) -> dict:
     ctx = _ctx(runtime)
     t0 = time.perf_counter()
     embedder = support_embedder(ctx.retriever, ctx.store)  # the index's own model scores claim support
-    citations = verify_citations_in(state.get("answer", ""), state.get("retrieved") or [], ctx.store, _lang(state),
+    store = as_of_view(ctx.store, (state.get("filters") or {}).get("as_of"))  # only the law of that day
+    citations = verify_citations_in(state.get("answer", ""), state.get("retrieved") or [], store, _lang(state),
                                     embedder=embedder)
     failed = any(c.get("status") in FAILED_STATUSES for c in citations)
     retry = failed and int(state.get("attempts") or 0) <= ctx.config.max_regenerations
@@ -192,7 +197,8 @@ def respond(state: AskState, runtime) -> dict:
         if c.get("article_id") and c["status"] in ARTICLE_STATUSES and c["article_id"] not in seen:
             seen.add(c["article_id"])
             sources.append({"n": len(sources) + 1, **{k: c.get(k) for k in (
-                "article_id", "act_code", "act_title", "number", "title", "url", "status", "point")},
+                "article_id", "act_code", "act_title", "number", "title", "url", "status", "point",
+                "valid_from", "valid_to", "reference")},
                 "deep_link": c.get("deep_link") or c.get("url"), "text": _article_text(c, state, ctx)})
     warnings = []
     if state.get("not_found"):
@@ -200,6 +206,7 @@ def respond(state: AskState, runtime) -> dict:
     elif not state.get("citations"):
         warnings.append(notes["no_citations"])
     warnings += [c["warning"] for c in state.get("citations") or [] if c.get("warning")]
+    warnings += timeline_warnings(state, _lang(state))
     if state.get("regeneration"):
         warnings.append(notes["regenerated"])
     if ctx.store is None:
@@ -207,6 +214,47 @@ def respond(state: AskState, runtime) -> dict:
     if (state.get("generator") or {}).get("tiny_random"):
         warnings.append(notes["tiny"])
     return {"sources": sources, "warnings": warnings, "trace": ["respond"]}
+
+
+def as_of_view(store, day: str | None):
+    """The store restricted to the versions in force on `day` (None: the current editions)."""
+    if store is None:
+        return None
+    from index.asof import AsOfStore
+
+    return AsOfStore(store, day)
+
+
+GAP_NOTE = {
+    "rus": ("«{act}»: на {day} применена редакция от {start}; редакций между {start} и {end} в корпусе нет, "
+            "текст мог измениться в этот период."),
+    "kaz": ("«{act}»: {day} күніне {start} редакциясы қолданылды; {start} мен {end} аралығындағы редакциялар "
+            "корпуста жоқ, мәтін бұл кезеңде өзгеруі мүмкін."),
+}
+NOT_IN_FORCE_NOTE = {
+    "rus": "На {day} ни одна статья подходящих актов не действовала (акт ещё не вступил в силу или уже утратил силу): "
+           "not in force on that date.",
+    "kaz": "{day} күні тиісті актілердің ешбір бабы күшінде болмады (акт әлі күшіне енбеген немесе күшін жойған): "
+           "not in force on that date.",
+}
+
+
+def timeline_warnings(state: AskState, lang: str) -> list[str]:
+    """With filters.as_of: a note per act whose edition used that day is followed by editions the
+    corpus lacks (a day strictly after the edition's start), and the not-in-force note."""
+    day = (state.get("filters") or {}).get("as_of")
+    if not day:
+        return []
+    out, seen = [], set()
+    if state.get("not_found"):
+        out.append(NOT_IN_FORCE_NOTE[lang].format(day=day))
+    items = list(state.get("citations") or []) + list(state.get("retrieved") or [])
+    for c in items:
+        if c.get("gap") and c.get("valid_from") and day > c["valid_from"] and c.get("act_code") not in seen:
+            seen.add(c.get("act_code"))
+            out.append(GAP_NOTE[lang].format(act=c.get("act_title") or c.get("act_code"), day=day,
+                                             start=c["valid_from"], end=c.get("valid_to")))
+    return out
 
 
 def _article_text(citation: dict, state: AskState, ctx: AskContext) -> str:

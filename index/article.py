@@ -26,6 +26,10 @@ class Article:
     sha256: str
     position: int = 0
     source: str = ""  # "file:line" of the heading
+    # the version in force on a given day (set by index.asof.AsOfStore; None = not resolved)
+    valid_from: str | None = None
+    valid_to: str | None = None
+    gap: bool = False  # the corpus lacks the editions between valid_from and valid_to
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,3 +37,8 @@ class Article:
 
 def article_id(act_code: str, number: str, lang: str) -> str:
     return f"{act_code}/{number}/{lang}"
+
+
+def base_id(aid: str) -> str:
+    """The id of the current version: "K950001000_/1/rus@2007-05-21" -> "K950001000_/1/rus"."""
+    return aid.split("@", 1)[0]

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.article import Article
+from index.article import Article, base_id
 from index.chunking import article_passages, dense_passage_text
 from index.config import IndexConfig
 from index.ingest import CorpusSnapshot, read_corpus
@@ -45,6 +45,7 @@ from index.integrity import check_hashes, file_records, nonfinite_rows
 from index.store import (
     DENSE_FILE, MANIFEST_FILE, STORE_FILE, Index, check_embedding, open_index, shaping_differences, write_store,
 )
+from index.timeline import versioned
 from index.versions import (
     clean_stale, complete_versions, current_version, list_versions, publish, prune_versions, refuse_version_folder,
     restore_hint, versions_dir, writer_lock,
@@ -125,6 +126,25 @@ def _diff(old: dict[str, str], new: dict[str, Article]) -> dict:
     return {"acts": acts, "totals": totals}
 
 
+def _reuse_rows(articles: list[Article], prev_rows: dict[str, tuple[int, str]]) -> dict[str, int]:
+    """{new article id: previous rowid} for articles that continue a previous row: first the
+    same text of the same article (its id may have moved, e.g. the current text became an older
+    version "...@date"), then the same id with a changed text. Each previous row is taken once."""
+    by_content = {(base_id(aid), sha): rowid for aid, (rowid, sha) in prev_rows.items()}
+    assigned: dict[str, int] = {}
+    taken: set[int] = set()
+    for art in articles:
+        rowid = by_content.get((base_id(art.id), art.sha256))
+        if rowid is not None and rowid not in taken:
+            assigned[art.id] = rowid
+            taken.add(rowid)
+    for art in articles:
+        if art.id not in assigned and art.id in prev_rows and prev_rows[art.id][0] not in taken:
+            assigned[art.id] = prev_rows[art.id][0]
+            taken.add(prev_rows[art.id][0])
+    return assigned
+
+
 def _counts(snapshot: CorpusSnapshot, n_passages: int) -> dict:
     by_lang: dict[str, int] = {}
     for a in snapshot.articles:
@@ -198,8 +218,8 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         next_rowid = int(previous.manifest.get("next_rowid", 1))
         next_pid = int(previous.manifest.get("next_pid", 1))
 
-    articles = sorted(snapshot.articles, key=lambda a: (a.act_code, a.lang, a.position))
-    new_ids = {a.id for a in articles}
+    all_rows, intervals = versioned(snapshot)  # every distinct text of every edition (index/timeline.py)
+    articles = sorted(all_rows, key=lambda a: (a.act_code, a.lang, a.position, a.id))
     rows: list[tuple[int, Article]] = []
     passages: list[tuple[int, int, int, str]] = []  # every passage: pid, article_rowid, chunk_no, text
     fresh: list[tuple[int, int, int, str]] = []  # the new ones among them
@@ -207,10 +227,11 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
     article_of: dict[int, str] = {}  # pid -> article id, for error messages
     dropped: list[int] = []
     reembedded_articles: list[str] = []
+    assigned = _reuse_rows(articles, prev_rows)  # article id -> the previous row it continues
     for art in articles:
         texts = article_passages(art, cfg.chunk_chars, cfg.chunk_overlap)
-        if art.id in prev_rows:
-            rowid = prev_rows[art.id][0]
+        if art.id in assigned:
+            rowid = assigned[art.id]
             old = prev_passages.get(rowid, [])
             if [t for _, t in old] == texts:  # same passages: keep their ids, vectors and FTS rows
                 rows.append((rowid, art))
@@ -228,9 +249,13 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             fresh.append((pid, rowid, no, t))
             to_embed.append((pid, t, no))
             article_of[pid] = art.id
-    for aid, (rowid, _) in prev_rows.items():
-        if aid not in new_ids:
+    kept_rowids = set(assigned.values())
+    for rowid, _ in prev_rows.values():
+        if rowid not in kept_rowids:
             dropped.extend(pid for pid, _ in prev_passages.get(rowid, []))
+    rowid_of = {art.id: rowid for rowid, art in rows}
+    validity = [(rowid_of[iv.article_id], iv.valid_from, iv.valid_to, iv.edition, int(iv.gap), iv.caused_by)
+                for iv in intervals]
 
     index_dir.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_version_dir(index_dir, version)
@@ -238,8 +263,12 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         t_embed = time.perf_counter()
         dense_rows = [(pid, dense_passage_text(t, cfg.dense_strip_footnotes)) for pid, t, no in to_embed
                       if not cfg.dense_max_passages or no < cfg.dense_max_passages]
-        vecs = _embed(embedder, [t for _, t in dense_rows], cfg.batch_size, progress,
-                      "embedding" if previous is None else "re-embedding")
+        # passages whose embedded text is identical (e.g. two editions that differ only in footnotes,
+        # which dense_passage_text strips) are embedded once and share the vector
+        unique = list(dict.fromkeys(t for _, t in dense_rows))
+        slot = {t: i for i, t in enumerate(unique)}
+        vecs = _embed(embedder, unique, cfg.batch_size, progress, "embedding" if previous is None else "re-embedding")
+        vecs = vecs[[slot[t] for _, t in dense_rows]] if len(dense_rows) else vecs
         embed_s = time.perf_counter() - t_embed
         dense_pids = np.array([p for p, _ in dense_rows], dtype=np.int64)
         _refuse_nonfinite(dense_pids, vecs, article_of, f"the embedder {getattr(embedder, 'name', cfg.embedding)} returned")
@@ -259,7 +288,8 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
             dense.add(dense_pids, vecs)
 
         write_store(tmp / STORE_FILE, [a.to_dict() for a in snapshot.acts], rows, fresh,
-                    base=previous.version_dir / STORE_FILE if previous is not None else None, removed_pids=dropped)
+                    base=previous.version_dir / STORE_FILE if previous is not None else None, removed_pids=dropped,
+                    validity=validity)
         dense.save(tmp / DENSE_FILE)
 
         diff = _diff(previous.manifest.get("articles", {}) if previous else {}, {a.id: a for a in articles})
@@ -275,12 +305,12 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
                           "passage_prefix": getattr(embedder, "passage_prefix", cfg.passage_prefix), "dim": int(embedder.dim)},
             "dense": {"kind": dense_kind, "ntotal": int(dense.ntotal)},
             "lexical": {"ids": "passage", "kind": lexical.KIND, "table": lexical.TABLE, "tokenize": lexical.TOKENIZE},
-            "counts": _counts(snapshot, len(passages)),
+            "counts": {**_counts(snapshot, len(passages)), "versions": len(articles), "intervals": len(intervals)},
             "next_rowid": next_rowid,
             "next_pid": next_pid,
             "config": to_dict(cfg),
             "diff": {"totals": diff["totals"], "reembedded_articles": len(reembedded_articles),
-                     "reembedded_passages": len(dense_rows), "removed_passages": len(dropped)},
+                     "reembedded_passages": len(dense_rows), "embedded_texts": len(unique), "removed_passages": len(dropped)},
             "warnings": snapshot.warnings,
             "files": file_records(tmp),
             "articles": {a.id: a.sha256 for a in articles},
@@ -304,6 +334,7 @@ def _write_version(index_dir: Path, snapshot: CorpusSnapshot, cfg: IndexConfig, 
         "reembedded_articles": len(reembedded_articles),
         "reembedded_article_ids": reembedded_articles,
         "reembedded_passages": len(dense_rows),
+        "embedded_texts": len(unique),
         "reused_passages": len(passages) - len(to_embed),
         "removed_passages": len(dropped),
         "pruned_versions": pruned,
@@ -371,13 +402,14 @@ def update_index(corpus_dir: str | Path, index_dir: str | Path, settings: dict |
         live = open_index(index_dir)  # re-open under the lock: another writer may have switched versions
         check_hashes(live.version_dir, live.manifest)  # its store is copied forward: never copy damage
         legacy = live.manifest.get("lexical", {}).get("kind") != lexical.KIND  # pickled BM25: add the FTS table
-        new_hashes = {a.id: a.sha256 for a in snapshot.articles}
+        new_hashes = {a.id: a.sha256 for a in versioned(snapshot)[0]}
         old_acts = live.articles.acts()
         new_acts = [a.to_dict() for a in snapshot.acts]
         same_acts = [{k: a[k] for k in ("code", "title_ru", "title_kz", "status", "url")} for a in old_acts] == sorted(
             ({k: a[k] for k in ("code", "title_ru", "title_kz", "status", "url")} for a in new_acts), key=lambda a: a["code"])
         same_rev = live.manifest["corpus"]["revision"].get("id") == snapshot.revision.get("id")
-        if new_hashes == live.manifest.get("articles") and same_acts and same_rev and not legacy:
+        timeline = live.articles.has_timeline()  # a store written before index/timeline.py: write one
+        if new_hashes == live.manifest.get("articles") and same_acts and same_rev and not legacy and timeline:
             return {"index": str(index_dir), "version": live.version, "previous_version": live.manifest.get("previous_version"),
                     "kind": "update", "up_to_date": True, "corpus_revision": snapshot.revision,
                     "embedding": live.manifest["embedding"]["model"], "counts": live.manifest["counts"], "acts": {},

@@ -75,6 +75,11 @@ class Act:
     folder: str  # relative to the corpus root
     langs: list[str] = field(default_factory=list)
     article_count: dict[str, int] = field(default_factory=dict)
+    in_force_from: str | None = None  # ISO dates from meta.yaml (None: not known)
+    in_force_to: str | None = None
+    edition_date: str | None = None
+    caused_by: str | None = None  # the amending act of this edition (upstream `caused_by`, else meta `edition`)
+    complete_history: bool = False  # one edition per version (git history): no editions missing in between
 
     def title(self, lang: str) -> str:
         if lang == "kaz":
@@ -89,6 +94,8 @@ class Act:
             "code": self.code, "title_ru": self.title_ru, "title_kz": self.title_kz, "act_type": self.act_type,
             "status": self.status, "status_text": self.status_text, "url": self.url, "url_kaz": self.url_kaz,
             "folder": self.folder, "langs": list(self.langs), "article_count": dict(self.article_count),
+            "in_force_from": self.in_force_from, "in_force_to": self.in_force_to, "edition_date": self.edition_date,
+            "caused_by": self.caused_by,
         }
 
 
@@ -101,6 +108,8 @@ class CorpusSnapshot:
     articles: list[Article]
     revision: dict
     warnings: list[str] = field(default_factory=list)
+    # older editions (`_versions/<CODE>/<edition>/`): {code: [(Act, its articles), ...]}
+    history: dict[str, list[tuple[Act, list[Article]]]] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, Article]:
         return {a.id: a for a in self.articles}
@@ -191,8 +200,34 @@ def _act_from_meta(meta: dict, folder: Path, rel: str, first_titles: dict[str, s
         status_text = str(meta["requisite"])
     url, url_kaz = _urls(meta, code)
     act_type = meta.get("act_type") or meta.get("form")
+    dates = {k: meta_date(meta, k, folder) for k in ("in_force_from", "in_force_to", "edition_date")}
+    if dates["edition_date"] is None:
+        dates["edition_date"] = meta_date(meta, "version_date", folder)  # the upstream layout's name
     return Act(code=code, title_ru=title_ru, title_kz=title_kz, act_type=str(act_type) if act_type else None,
-               status=normalize_status(status_text), status_text=status_text, url=url, url_kaz=url_kaz, folder=rel)
+               status=normalize_status(status_text), status_text=status_text, url=url, url_kaz=url_kaz, folder=rel,
+               caused_by=_text_or_none(meta.get("caused_by") or meta.get("edition")), **dates)
+
+
+def _text_or_none(value) -> str | None:
+    if isinstance(value, dict):  # upstream caused_by may be a mapping (title, date, number)
+        value = ", ".join(f"{v}" for v in value.values() if v)
+    return str(value).strip() or None if value else None
+
+
+def meta_date(meta: dict, key: str, folder: Path) -> str | None:
+    """An ISO date field of meta.yaml ("2022-09-17" or a YAML date), None when absent or null."""
+    import datetime as _dt
+
+    value = meta.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.date):
+        return value.isoformat()[:10]
+    try:
+        return _dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise LexkzError(f"{folder / 'meta.yaml'}: `{key}: {value}` is not an ISO date (YYYY-MM-DD); "
+                         f"fix it or set it to null") from None
 
 
 # ---------------------------------------------------------------- text
@@ -429,47 +464,91 @@ def read_corpus(path: str | Path, langs: tuple[str, ...] = LANGS) -> CorpusSnaps
     files: list[Path] = []
     seen_codes: dict[str, str] = {}
     for folder in folders:
-        rel = str(folder.relative_to(root)) if folder != root else "."
-        texts: dict[str, list[tuple[Path, str]]] = {}
-        for lang in langs:
-            parts = _text_files(folder, lang)
-            if parts:
-                texts[lang] = [(p, _read_text(p)) for p in parts]
-                files.extend(parts)
-        files.append(folder / "meta.yaml")
-        meta = _read_meta(folder / "meta.yaml")
-        first_titles = {lang: _first_title(parts[0][1]) for lang, parts in texts.items()}
-        act = _act_from_meta(meta, folder, rel, {k: v for k, v in first_titles.items() if v})
+        act, act_articles = _read_act(folder, root, langs, warnings, files)
+        rel = act.folder
         if act.code in seen_codes:
             raise LexkzError(f"act code {act.code} appears twice ({seen_codes[act.code]} and {rel}): "
                              f"give each act folder its own `code` in meta.yaml")
         seen_codes[act.code] = rel
-        for lang, parts in texts.items():
-            lang_articles: list[Article] = []
-            for p, text in parts:
-                src = str(p.relative_to(root))
-                got = split_articles(text, act.code, act.title(lang), lang, act.url_for(lang), act.status, src, warnings)
-                known = {a.number for a in lang_articles}
-                for a in got:
-                    if a.number in known:
-                        msg = f"{a.source}: duplicate article number {a.number} in another part; skipped"
-                        log.warning(msg)
-                        warnings.append(msg)
-                        continue
-                    lang_articles.append(a)
-            if not lang_articles:
-                msg = f"{parts[0][0]}: no article headings found ('### Статья N.' / '### N-бап.'); nothing indexed from it"
+        articles.extend(act_articles)
+        acts.append(act)
+    history = _read_history(root, seen_codes, langs, warnings, files)
+    for act in acts:
+        older = git_editions(root, act, langs, warnings)
+        if older:
+            act.complete_history = True
+            history.setdefault(act.code, []).extend(older)
+    return CorpusSnapshot(root=root, acts=acts, articles=articles, revision=corpus_revision(root, files),
+                          warnings=warnings, history=history)
+
+
+def _read_act(folder: Path, root: Path, langs: tuple[str, ...], warnings: list[str], files: list[Path]) -> tuple[Act, list[Article]]:
+    """One act folder (meta.yaml + texts) -> (Act, its articles in file order per language)."""
+    rel = str(folder.relative_to(root)) if folder != root else "."
+    texts: dict[str, list[tuple[str, str]]] = {}
+    for lang in langs:
+        parts = _text_files(folder, lang)
+        if parts:
+            texts[lang] = [(str(p.relative_to(root)), _read_text(p)) for p in parts]
+            files.extend(parts)
+    files.append(folder / "meta.yaml")
+    return _act_with_articles(_read_meta(folder / "meta.yaml"), folder, rel, texts, warnings)
+
+
+def _act_with_articles(meta: dict, folder: Path, rel: str, texts: dict[str, list[tuple[str, str]]],
+                       warnings: list[str]) -> tuple[Act, list[Article]]:
+    """meta.yaml contents and {lang: [(source name, text)]} -> (Act, its articles)."""
+    from dataclasses import replace
+
+    first_titles = {lang: _first_title(parts[0][1]) for lang, parts in texts.items()}
+    act = _act_from_meta(meta, folder, rel, {k: v for k, v in first_titles.items() if v})
+    articles: list[Article] = []
+    for lang, parts in texts.items():
+        lang_articles: list[Article] = []
+        for src, text in parts:
+            got = split_articles(text, act.code, act.title(lang), lang, act.url_for(lang), act.status, src, warnings)
+            known = {a.number for a in lang_articles}
+            for a in got:
+                if a.number in known:
+                    msg = f"{a.source}: duplicate article number {a.number} in another part; skipped"
+                    log.warning(msg)
+                    warnings.append(msg)
+                    continue
+                lang_articles.append(a)
+        if not lang_articles:
+            msg = f"{parts[0][0]}: no article headings found ('### Статья N.' / '### N-бап.'); nothing indexed from it"
+            log.warning(msg)
+            warnings.append(msg)
+        # positions run over all parts of one language
+        lang_articles = [replace(a, position=i) for i, a in enumerate(lang_articles)]
+        act.langs.append(lang)
+        act.article_count[lang] = len(lang_articles)
+        articles.extend(lang_articles)
+    return act, articles
+
+
+def _read_history(root: Path, codes: dict[str, str], langs: tuple[str, ...], warnings: list[str],
+                  files: list[Path]) -> dict[str, list[tuple[Act, list[Article]]]]:
+    """Older editions under `_versions/<CODE>/<edition>/` (shared layout): {code: [(Act, articles)]}."""
+    base = root / "_versions"
+    history: dict[str, list[tuple[Act, list[Article]]]] = {}
+    if not base.is_dir():
+        return history
+    for code_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for ed_dir in sorted(p for p in code_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not (ed_dir / "meta.yaml").is_file():
+                raise LexkzError(f"edition folder {ed_dir} has no meta.yaml: add one (code, edition_date) or remove the folder")
+            act, arts = _read_act(ed_dir, root, langs, warnings, files)
+            if act.code != code_dir.name:
+                raise LexkzError(f"{ed_dir / 'meta.yaml'} names act {act.code}, but the folder is _versions/{code_dir.name}: "
+                                 f"fix `code` in meta.yaml or move the folder")
+            if act.code not in codes:
+                msg = f"{ed_dir}: older edition of {act.code}, which has no current act folder; not indexed"
                 log.warning(msg)
                 warnings.append(msg)
-            # positions run over all parts of one language
-            from dataclasses import replace
-
-            lang_articles = [replace(a, position=i) for i, a in enumerate(lang_articles)]
-            act.langs.append(lang)
-            act.article_count[lang] = len(lang_articles)
-            articles.extend(lang_articles)
-        acts.append(act)
-    return CorpusSnapshot(root=root, acts=acts, articles=articles, revision=corpus_revision(root, files), warnings=warnings)
+                continue
+            history.setdefault(act.code, []).append((act, arts))
+    return history
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -490,3 +569,72 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------- upstream git history
+
+
+def git_editions(root: Path, act: Act, langs: tuple[str, ...], warnings: list[str]) -> list[tuple[Act, list[Article]]]:
+    """Older versions of an upstream act (meta.yaml with `version_date`) from the git history of
+    its folder: one edition per commit that touched it, oldest first, the newest commit left out
+    (it is the folder itself). Each edition's folder label is "<folder>@<commit[:12]>". Dates
+    that do not increase from commit to commit are a LexkzError naming the act and commits."""
+    folder = root / act.folder
+    if act.edition_date is None or not (folder / "meta.yaml").is_file():
+        return []
+    if "version_date" not in _read_meta(folder / "meta.yaml"):
+        return []
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    log_out = _git(folder, "log", "--format=%H", "--reverse", "--", ".")
+    if not top or not log_out:
+        return []
+    prefix = str(folder.resolve().relative_to(Path(top).resolve()))
+    commits = log_out.split()
+    out: list[tuple[Act, list[Article]]] = []
+    dated: list[tuple[str, str]] = []
+    for commit in commits[:-1]:
+        meta_text = _git(folder, "show", f"{commit}:{prefix}/meta.yaml")
+        if meta_text is None:
+            continue
+        import yaml
+
+        try:
+            meta = yaml.safe_load(meta_text) or {}
+        except yaml.YAMLError as exc:
+            raise LexkzError(f"act {act.code}: meta.yaml at commit {commit[:12]} is not valid YAML ({exc})") from None
+        texts: dict[str, list[tuple[str, str]]] = {}
+        for lang in langs:
+            names = [f"{prefix}/{lang}.md"]
+            listing = _git(folder, "ls-tree", "--name-only", commit, f"{prefix}/{lang}/")
+            if listing:
+                names = sorted(n for n in listing.split("\n") if n.endswith(".md"))
+            for name in names:
+                text = _git_raw(folder, "show", f"{commit}:{name}")
+                if text is not None:
+                    texts.setdefault(lang, []).append((f"{act.folder}/{Path(name).name}@{commit[:12]}",
+                                                       text.replace("\r\n", "\n")))
+        if not texts:
+            continue
+        ed, arts = _act_with_articles(meta, folder, f"{act.folder}@{commit[:12]}", texts, warnings)
+        if ed.code != act.code:
+            raise LexkzError(f"act {act.code}: its meta.yaml at commit {commit[:12]} names act {ed.code}; "
+                             f"the folder's history mixes acts: fix the repository or index it without history")
+        ed.complete_history = True
+        dated.append((ed.edition_date or "", f"commit {commit[:12]}"))
+        out.append((ed, arts))
+    dated.append((act.edition_date, "the working tree"))
+    for (d1, c1), (d2, c2) in zip(dated, dated[1:]):
+        if not d1 or d2 <= d1:
+            raise LexkzError(f"act {act.code} ({act.folder}): version_date {d2 or 'missing'} at {c2} does not "
+                             f"come after {d1 or 'a missing date'} at {c1}: overlapping or backwards "
+                             f"versions are not merged; fix version_date in the upstream meta.yaml", 2)
+    return out
+
+
+def _git_raw(root: Path, *args: str) -> str | None:
+    """Like _git but keeps the output exactly (no strip)."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.decode("utf-8") if out.returncode == 0 else None

@@ -141,10 +141,13 @@ def version_problems(index_dir: Path, vdir: Path, manifest: dict) -> list[str]:
             if check != [("ok",)]:
                 problems.append(f"{STORE_FILE} fails SQLite's quick_check: {'; '.join(r[0] for r in check[:3])}")
                 return problems
-            n_art = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            n_art = db.execute("SELECT COUNT(*) FROM articles WHERE instr(id, '@') = 0").fetchone()[0]
+            n_rows = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
             n_pass = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-            if n_art != counts.get("articles"):
+            if n_art != counts.get("articles"):  # the current editions' articles (older texts have "@" ids)
                 problems.append(f"{STORE_FILE} holds {n_art} articles, the manifest says {counts.get('articles')}")
+            if "versions" in counts and n_rows != counts["versions"]:  # every distinct text of every edition
+                problems.append(f"{STORE_FILE} holds {n_rows} article versions, the manifest says {counts['versions']}")
             if n_pass != counts.get("passages"):
                 problems.append(f"{STORE_FILE} holds {n_pass} passages, the manifest says {counts.get('passages')}")
             pids = {r[0] for r in db.execute("SELECT pid FROM passages")}

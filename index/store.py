@@ -61,6 +61,15 @@ _SCHEMA = [
     "CREATE INDEX passages_article ON passages (article_rowid)",
     lexical.SCHEMA,
 ]
+# the timeline (index/timeline.py); created on the fly in stores written before it existed
+_TIMELINE_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS validity (
+  article_rowid INTEGER NOT NULL, valid_from TEXT, valid_to TEXT, edition TEXT, gap INTEGER NOT NULL DEFAULT 0,
+  caused_by TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS validity_article ON validity (article_rowid)",
+    "CREATE TABLE IF NOT EXISTS act_dates (code TEXT PRIMARY KEY, in_force_from TEXT, in_force_to TEXT)",
+]
 
 _ARTICLE_COLS = "id, act_code, act_title, number, title, text, lang, url, status, sha256, position, source"
 
@@ -97,8 +106,10 @@ class ArticleStore:
         rows = self._rows(f"SELECT {_ARTICLE_COLS} FROM articles WHERE id = ?", [article_id])
         return _article(rows[0]) if rows else None
 
-    def find(self, act_code: str | None = None, number: str | None = None, lang: str | None = None) -> list[Article]:
-        where, args = [], []
+    def find(self, act_code: str | None = None, number: str | None = None, lang: str | None = None,
+             versions: bool = False) -> list[Article]:
+        """Articles of the current editions; with `versions` also the older texts ("…@date" ids)."""
+        where, args = ([], []) if versions else (["instr(id, '@') = 0"], [])
         for col, val in (("act_code", act_code), ("number", number), ("lang", lang)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -106,8 +117,9 @@ class ArticleStore:
         sql = f"SELECT {_ARTICLE_COLS} FROM articles" + (f" WHERE {' AND '.join(where)}" if where else "")
         return [_article(r) for r in self._rows(sql + " ORDER BY act_code, lang, position", args)]
 
-    def iter_articles(self, lang: str | None = None, act_code: str | None = None) -> Iterator[Article]:
-        yield from self.find(act_code=act_code, lang=lang)
+    def iter_articles(self, lang: str | None = None, act_code: str | None = None,
+                      versions: bool = False) -> Iterator[Article]:
+        yield from self.find(act_code=act_code, lang=lang, versions=versions)
 
     def acts(self) -> list[dict]:
         cols = ["code", "title_ru", "title_kz", "act_type", "status", "status_text", "url", "url_kaz", "folder", "langs"]
@@ -119,9 +131,10 @@ class ArticleStore:
         return out
 
     def count(self, lang: str | None = None) -> int:
+        """Articles of the current editions (older texts, "…@date" ids, are not counted)."""
         if lang is None:
-            return self._rows("SELECT COUNT(*) FROM articles")[0][0]
-        return self._rows("SELECT COUNT(*) FROM articles WHERE lang = ?", [lang])[0][0]
+            return self._rows("SELECT COUNT(*) FROM articles WHERE instr(id, '@') = 0")[0][0]
+        return self._rows("SELECT COUNT(*) FROM articles WHERE lang = ? AND instr(id, '@') = 0", [lang])[0][0]
 
     def passage_count(self) -> int:
         return self._rows("SELECT COUNT(*) FROM passages")[0][0]
@@ -159,6 +172,38 @@ class ArticleStore:
         """{article id: (rowid, sha256)} of every article."""
         return {r[0]: (r[1], r[2]) for r in self._rows("SELECT id, rowid, sha256 FROM articles")}
 
+    def has_timeline(self) -> bool:
+        return bool(self._rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'validity'"))
+
+    def validity(self) -> dict[int, list[tuple[str | None, str | None, str, bool]]]:
+        """{article_rowid: [(valid_from, valid_to, edition, gap)] oldest first} ({} for older stores)."""
+        if not self.has_timeline():
+            return {}
+        out: dict[int, list] = {}
+        for rowid, vf, vt, ed, gap in self._rows("SELECT article_rowid, valid_from, valid_to, edition, gap FROM validity "
+                                                 "ORDER BY article_rowid, COALESCE(valid_from, '')"):
+            out.setdefault(rowid, []).append((vf, vt, ed, bool(gap)))
+        return out
+
+    def act_dates(self) -> dict[str, tuple[str | None, str | None]]:
+        """{act code: (in_force_from, in_force_to)} ({} for older stores)."""
+        if not self.has_timeline():
+            return {}
+        return {r[0]: (r[1], r[2]) for r in self._rows("SELECT code, in_force_from, in_force_to FROM act_dates")}
+
+    def versions(self, act_code: str, number: str, lang: str) -> list[tuple[Article, tuple]]:
+        """Every version of one article: [(Article, (valid_from, valid_to, edition, gap, caused_by))] oldest first."""
+        rows = self._rows(f"SELECT rowid, {_ARTICLE_COLS} FROM articles WHERE act_code = ? AND number = ? AND lang = ?",
+                          [act_code, number, lang])
+        out = []
+        for r in rows:
+            art = _article(r[1:])
+            spans = self._rows("SELECT valid_from, valid_to, edition, gap, caused_by FROM validity WHERE article_rowid = ?",
+                               [r[0]]) if self.has_timeline() else []
+            for vf, vt, ed, gap, caused in spans or [(None, None, "", 0, None)]:
+                out.append((art, (vf, vt, ed, bool(gap), caused)))
+        return sorted(out, key=lambda x: x[1][0] or "")
+
     def passage_table(self) -> dict[int, list[tuple[int, str]]]:
         """{article_rowid: [(pid, text)] in chunk order} of every passage."""
         out: dict[int, list[tuple[int, str]]] = {}
@@ -169,7 +214,7 @@ class ArticleStore:
 
 def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Article]],
                 passages: list[tuple[int, int, int, str]], base: str | Path | None = None,
-                removed_pids: Iterable[int] = ()) -> None:
+                removed_pids: Iterable[int] = (), validity: Iterable[tuple] = ()) -> None:
     """Write a version's articles.sqlite in ONE transaction.
 
     `acts`: act dicts; `articles`: every (rowid, Article) of the version; `passages`: the new
@@ -177,6 +222,7 @@ def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Ar
     are all of them. With `base` (the previous version's store) the file starts as a copy of
     it: `removed_pids` are deleted and `passages` added, in the passages table and in the
     FTS table alike (an older store without the FTS table gets one for all its passages).
+    `validity`: every (article_rowid, valid_from, valid_to, edition, gap, caused_by) row (index/timeline.py).
     """
     path = Path(path)
     if path.exists():
@@ -195,6 +241,13 @@ def write_store(path: str | Path, acts: list[dict], articles: list[tuple[int, Ar
         elif not lexical.has_table(db):
             db.execute(lexical.SCHEMA)
             fill_all = True
+        for stmt in _TIMELINE_SCHEMA:
+            db.execute(stmt)
+        db.execute("DELETE FROM validity")
+        db.executemany("INSERT INTO validity VALUES (?, ?, ?, ?, ?, ?)", [tuple(v) for v in validity])
+        db.execute("DELETE FROM act_dates")
+        db.executemany("INSERT INTO act_dates VALUES (?, ?, ?)",
+                       [(a["code"], a.get("in_force_from"), a.get("in_force_to")) for a in acts])
         db.execute("DELETE FROM acts")
         db.executemany(
             "INSERT INTO acts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

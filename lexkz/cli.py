@@ -2,6 +2,7 @@
 
     lexkz index build|update|info     (index.cli)
     lexkz corpus sync                 (index.cli)
+    lexkz history|diff                (index.history)
     lexkz search                      (retrieval.cli)
     lexkz ask                         (graph.cli)
     lexkz finetune data|train|merge   (finetune.cli)
@@ -27,7 +28,7 @@ from lexkz.errors import LexkzError
 
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE
 
-COMMAND_MODULES = ["index.cli", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny", "lexkz.server.cli"]
+COMMAND_MODULES = ["index.cli", "index.history", "retrieval.cli", "graph.cli", "finetune.cli", "eval.cli", "lexkz.tiny", "lexkz.server.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,7 +91,14 @@ def _kaz_article(number: str) -> str:
     return f"{number}-бабы"
 
 
-def format_citation(hit_or_article, lang: str | None = None) -> tuple[str, str]:
+def version_label(valid_from: str | None, lang: str = "rus") -> str:
+    """"(в ред. от 2024-01-01)" / "(2024-01-01 редакциясы)"; "" when the version date is unknown."""
+    if not valid_from:
+        return ""
+    return f"({valid_from} редакциясы)" if normalize_lang(lang) == "kaz" else f"(в ред. от {valid_from})"
+
+
+def format_citation(hit_or_article, lang: str | None = None, with_version: bool = False) -> tuple[str, str]:
     """(short reference, URL) for a Hit, an Article or a dict with act_title/number/lang/url.
 
     `lang` chooses the reference language (default: the hit's own). The URL is the hit's
@@ -108,6 +115,10 @@ def format_citation(hit_or_article, lang: str | None = None) -> tuple[str, str]:
     else:
         ref = f"ст. {number} {_ru_act(title)}" if number else _ru_act(title)
         url = url.replace("/kaz/docs/", "/rus/docs/")
+    if with_version:
+        vf = hit_or_article.get("valid_from") if isinstance(hit_or_article, dict) else getattr(hit_or_article, "valid_from", None)
+        label = version_label(vf, lang)
+        ref = f"{ref} {label}" if label else ref
     return ref, url
 
 

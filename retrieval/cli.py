@@ -38,6 +38,8 @@ def register(subparsers) -> None:
     add_field_flags(p, RetrievalConfig, {"k": ("-k", "--k"), "mode": None, "include_repealed": None, "reranker": None})
     p.add_argument("--lang", default=None, help="only articles in this language: rus (ru) or kaz (kk)")
     p.add_argument("--act", nargs="+", default=None, metavar="CODE", help="only articles of these acts (adilet codes)")
+    p.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
+                   help="only the article versions in force that day (default: the current editions)")
     p.add_argument("--config", default=None, help="TOML file with a [retrieval] section")
     p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
     p.add_argument("--with-text", action="store_true", help="with --json: include each article's full text")
@@ -49,17 +51,28 @@ def cmd_search(args) -> int:
 
     if (args.query is None) == (args.queries is None):
         raise LexkzError("give either a query or --queries FILE.jsonl, e.g. lexkz search \"трудовой договор\"")
+    from index.timeline import parse_date
+
+    if args.as_of is not None:
+        args.as_of = parse_date(args.as_of)  # a bad date: exit 2 before the index loads
     cfg = load_stage(RetrievalConfig, args.config, "retrieval", field_overrides(args, RetrievalConfig))
     retriever = HybridRetriever(args.index, cfg)
     if args.queries is not None:
         return _search_many(retriever, args)
     if not args.query.strip():
         raise LexkzError("empty query: pass the question in quotes, e.g. lexkz search \"трудовой договор\"")
-    hits = retriever.retrieve(args.query, lang=args.lang, act_codes=args.act)
+    hits = retriever.retrieve(args.query, lang=args.lang, act_codes=args.act, as_of=args.as_of)
     if args.json:
         print(json.dumps([h.to_dict(with_text=args.with_text) for h in hits], ensure_ascii=False, indent=2))
         return 0
-    print(format_hits(hits) if searchable(args.query) else f"no hits: {NOT_SEARCHABLE_NOTE}")
+    if not searchable(args.query):
+        print(f"no hits: {NOT_SEARCHABLE_NOTE}")
+    elif not hits and args.as_of:
+        print(f"no hits: no article of the acts searched is in force on {args.as_of} in this index "
+              f"(not in force on that date: the act was not yet in force, already repealed, or the corpus lacks "
+              f"its edition of that day; see `lexkz history ACT ARTICLE`)")
+    else:
+        print(format_hits(hits))
     return 0
 
 
@@ -85,7 +98,7 @@ def _search_many(retriever, args) -> int:
         try:
             k = int(obj.get("k") or 0) or None
             hits = retriever.retrieve(question, k=k, lang=obj.get("lang", args.lang),
-                                      act_codes=obj.get("act_codes", args.act))
+                                      act_codes=obj.get("act_codes", args.act), as_of=obj.get("as_of", args.as_of))
         except (LexkzError, TypeError, ValueError) as exc:
             bad += 1
             print(json.dumps({"line": line_no, "error": f"{path}:{line_no}: {exc}"}, ensure_ascii=False), flush=True)
@@ -109,7 +122,8 @@ def format_hits(hits) -> str:
         parts = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in h.score_parts.items())
         repealed = "  [REPEALED]" if h.status == "repealed" else ""
         head = f"{h.number}. {h.title}" if h.title else h.number
-        lines.append(f"{h.rank:>2}. {h.score:8.4f}  {h.article_id}  {head}{repealed}")
+        version = f"  (в ред. от {h.valid_from})" if h.valid_from else ""
+        lines.append(f"{h.rank:>2}. {h.score:8.4f}  {h.article_id}  {head}{repealed}{version}")
         lines.append(f"    {h.act_title}")
         lines.extend(textwrap.wrap(h.snippet, width=100, initial_indent="    ", subsequent_indent="    "))
         lines.append(f"    {h.url}   ({parts})")

@@ -23,6 +23,9 @@ class Hit:
     snippet: str = ""
     text: str = ""
     rank: int = 0
+    valid_from: str | None = None  # the version (edition) of the article: in force from .. to (None: open)
+    valid_to: str | None = None
+    gap: bool = False  # the corpus lacks the editions between valid_from and valid_to
 
     def to_dict(self, with_text: bool = False) -> dict:
         d = asdict(self)

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
+from index.asof import act_status_on, span_on
 from lexkz.common import normalize_lang
 from lexkz.errors import LexkzError
 from retrieval.config import MODES, RetrievalConfig
@@ -70,31 +71,50 @@ def make_snippet(text: str, query: str, chars: int = 300, lang: str | None = Non
     return ("… " if best_pos > 0 else "") + snippet + (" …" if best_pos + len(window) < len(text) else "")
 
 
+NARROW_SHARE = 0.25  # an as-of filter keeping at most this share of passages restricts the search up front
+
+
 class _PassageMeta:
-    """Per-passage (article id, act code, lang, repealed) of one index version, for filtering."""
+    """Per-passage (article id, act code, lang, repealed, article rowid) of one index version,
+    and the validity of every article row (index/timeline.py), for filtering."""
 
     def __init__(self, store):
         rowid_of = {aid: rowid for aid, (rowid, _) in store.rows_by_id().items()}
         by_rowid = {}
-        for art in store.iter_articles():
-            by_rowid[rowid_of[art.id]] = (art.id, art.act_code, art.lang, art.status == "repealed")
-        self.of: dict[int, tuple[str, str, str, bool]] = {}
+        for art in store.iter_articles(versions=True):
+            rowid = rowid_of[art.id]
+            by_rowid[rowid] = (art.id, art.act_code, art.lang, art.status == "repealed", rowid)
+        self.of: dict[int, tuple[str, str, str, bool, int]] = {}
         for rowid, plist in store.passage_table().items():
             meta = by_rowid.get(rowid)
             if meta is not None:
                 for pid, _ in plist:
                     self.of[int(pid)] = meta
+        self.spans = store.validity()  # {rowid: [(valid_from, valid_to, edition, gap)]}; {} for older stores
+        self.act_dates = store.act_dates()
+        self.timeline = store.has_timeline()
+        self.has_versions = any("@" in m[0] for m in by_rowid.values())
         self._allowed: dict[tuple, list[int]] = {}
+
+    def span(self, meta: tuple, day: str | None) -> tuple | None:
+        """The validity span of a passage's article on `day` (None: the current edition), or None."""
+        return span_on(self.spans.get(meta[4]) if self.spans else None, day, meta[0])
+
+    def passes(self, meta: tuple, key: tuple) -> bool:
+        _, act, art_lang, repealed, _ = meta
+        lang, acts, include_repealed, day = key
+        if (lang is not None and art_lang != lang) or (acts is not None and act not in acts):
+            return False
+        if self.span(meta, day) is None:
+            return False
+        if day is not None and (self.act_dates.get(act) or (None, None))[1] is not None:
+            return True  # the repeal date is known: the span already ends there
+        return include_repealed or not repealed
 
     def allowed(self, key: tuple) -> list[int]:
         if key not in self._allowed:
-            self._allowed[key] = [pid for pid, m in self.of.items() if _passes(m, *key)]
+            self._allowed[key] = [pid for pid, m in self.of.items() if self.passes(m, key)]
         return self._allowed[key]
-
-
-def _passes(meta: tuple, lang: str | None, acts: frozenset | None, include_repealed: bool) -> bool:
-    _, act, art_lang, repealed = meta
-    return (lang is None or art_lang == lang) and (acts is None or act in acts) and (include_repealed or not repealed)
 
 
 class HybridRetriever:
@@ -158,8 +178,11 @@ class HybridRetriever:
     # ---- search ---------------------------------------------------------------------------
     def retrieve(self, query: str, k: int | None = None, lang: str | None = None,
                  act_codes: Iterable[str] | str | None = None, include_repealed: bool | None = None,
-                 mode: str | None = None) -> list[Hit]:
-        """The top-k articles for `query`, best first. Arguments left None take the config's values."""
+                 mode: str | None = None, as_of: str | None = None) -> list[Hit]:
+        """The top-k articles for `query`, best first. Arguments left None take the config's values.
+
+        `as_of` (ISO date): only the article versions in force that day (index/timeline.py);
+        None: the current edition of each act (repealed acts left out unless include_repealed)."""
         if not query or not query.strip():
             raise LexkzError("empty question: pass a non-empty query text", exit_code=2)
         cfg = self.cfg
@@ -172,7 +195,16 @@ class HybridRetriever:
             act_codes = [act_codes]
         acts = frozenset(act_codes) if act_codes else None
         include_repealed = cfg.include_repealed if include_repealed is None else bool(include_repealed)
-        key = (lang, acts, include_repealed)
+        if as_of is not None:
+            from index.timeline import parse_date
+
+            as_of = parse_date(as_of)
+            if not self.meta.timeline:
+                raise LexkzError(
+                    f"the index at {self.index.index_dir} was written before lexkz kept the law's timeline (no validity "
+                    f"dates in version {self.index.version}), so it cannot answer as of {as_of}: run `lexkz index update "
+                    f"--corpus DIR --index {self.index.index_dir}` once (vectors are kept), or drop --as-of", 3)
+        key = (lang, acts, include_repealed, as_of)
         need = max(k, cfg.rerank_top if cfg.reranker else 0)
 
         if not searchable(query):  # punctuation, emoji, symbols: nothing to search for
@@ -186,7 +218,7 @@ class HybridRetriever:
         if not lex and cfg.min_dense_score > 0:  # no word of the question occurs: only close dense hits count
             den = [d for d in den if d[1] >= cfg.min_dense_score]
         fused = self._fuse(lex, den, mode, cfg.weights(detect_lang(query)))[:need]
-        hits = self._hits(query, fused, lang)
+        hits = self._hits(query, fused, lang, as_of)
         if cfg.reranker and hits:
             hits = self._rerank(query, hits)
         for rank, hit in enumerate(hits[:k], 1):
@@ -199,7 +231,7 @@ class HybridRetriever:
         of = self.meta.of
         for pid, score in pairs:
             meta = of.get(int(pid))
-            if meta is None or not _passes(meta, *key) or meta[0] in seen:
+            if meta is None or not self.meta.passes(meta, key) or meta[0] in seen:
                 continue
             seen.add(meta[0])
             out.append((meta[0], float(score), int(pid)))
@@ -210,7 +242,11 @@ class HybridRetriever:
         articles and more passages exist, search again (restricted to allowed passages, more of them)."""
         n = self.cfg.candidates
         allowed = None
-        filtering = key[1] is not None or not key[2]
+        filtering = key[1] is not None or not key[2] or key[3] is not None or self.meta.has_versions
+        if filtering and key[3] is not None and len(self.meta.allowed(key)) <= NARROW_SHARE * len(self.meta.of):
+            allowed = self.meta.allowed(key)  # a date on which few articles are in force: restrict up front
+            if not allowed:
+                return []
         while True:
             pairs = search(n, allowed)
             arts = self._collapse(pairs, key)
@@ -267,7 +303,7 @@ class HybridRetriever:
         rows.sort(key=lambda r: (-r[1], r[2].get("bm25_rank", inf), r[2].get("dense_rank", inf), r[0]))
         return rows
 
-    def _hits(self, query, fused, lang) -> list[Hit]:
+    def _hits(self, query, fused, lang, as_of=None) -> list[Hit]:
         if not fused:
             return []
         store = self.index.articles
@@ -278,11 +314,14 @@ class HybridRetriever:
             if art is None:
                 continue
             _, _, passage = store.passage(pid)
+            span = self.meta.span(self.meta.of[int(pid)], as_of) or (None, None, "", False)
+            status = act_status_on(self.meta.act_dates.get(art.act_code), art.status, as_of) if as_of else art.status
             body = passage.split("\n", 1)[1] if "\n" in passage else passage  # drop the passage header line
             hits.append(Hit(
                 article_id=art.id, act_code=art.act_code, act_title=art.act_title, number=art.number,
-                title=art.title, lang=art.lang, url=art.url, score=float(score), status=art.status,
+                title=art.title, lang=art.lang, url=art.url, score=float(score), status=status,
                 score_parts=parts, snippet=make_snippet(body, query, self.cfg.snippet_chars, art.lang), text=art.text,
+                valid_from=span[0], valid_to=span[1], gap=span[3],
             ))
         return hits
 

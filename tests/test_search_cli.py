@@ -10,7 +10,7 @@ from lexkz.cli import main
 from tests.fixture_corpus import CONSUMER, LABOUR, OLD_CONST
 
 JSON_FIELDS = {"article_id", "act_code", "act_title", "number", "title", "lang", "url", "score",
-               "status", "score_parts", "snippet", "rank"}
+               "status", "score_parts", "snippet", "rank", "valid_from", "valid_to", "gap"}
 
 
 @pytest.fixture(scope="module")

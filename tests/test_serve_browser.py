@@ -147,3 +147,34 @@ def test_token_protected_server_asks_for_the_token(browser, graph_index):
     finally:
         context.close()
         engine.close()
+
+
+@pytest.fixture(scope="module")
+def const_server(shared_corpus, tmp_path_factory):
+    """The server over the 1995 Constitution (2007 and 2022 editions) and the 2026 one."""
+    from index.build import build_index
+    from index.config import IndexConfig
+    from tests.test_asof import link_constitutions
+
+    corpus = link_constitutions(shared_corpus, tmp_path_factory.mktemp("const_corpus_browser"))
+    index_dir = tmp_path_factory.mktemp("const_index_browser") / "index"
+    build_index(corpus, index_dir, IndexConfig(embedding="hashing:256"), progress=False)
+    engine = Engine(ServeConfig(index=str(index_dir)), generator=CountingExtractive()).warm_up()
+    with live_server(create_app(engine=engine, token="")) as url:
+        yield url
+    engine.close()
+
+
+def test_the_page_answers_for_a_date(page, const_server, artifacts):
+    page.goto(const_server)
+    page.fill("#as-of", "2008-01-01")
+    ask(page, "На какой срок избирается Президент Республики Казахстан?")
+    first = page.locator("#sources li.source").first
+    sync_api.expect(first.locator(".cite-open")).to_contain_text("(в ред. от 2007-05-21)")
+    sync_api.expect(page.locator("#warnings")).to_contain_text("2022-09-17")  # the editions between are missing
+    page.screenshot(path=str(artifacts / "serve-answer-as-of.png"), full_page=True)
+    page.click("#tab-search")
+    page.fill("#search-q", "Президент")
+    page.fill("#search-as-of", "1990-01-01")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#hits")).to_contain_text("not in force on that date")

@@ -37,6 +37,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from index.timeline import parse_date
 from lexkz.errors import LexkzError
 from graph.batching import Cancelled
 from lexkz.server.config import LOOPBACK_HOSTS, TOKEN_ENV, ServeConfig
@@ -71,6 +72,7 @@ def _models(cfg: ServeConfig, max_chars: int):
         lang: Lang | None = None
         k: K | None = None  # None: the [retrieval] k, the one default
         mode: Literal["rag", "closed_book"] = "rag"
+        as_of: str | None = Field(default=None, description="ISO date YYYY-MM-DD: the law in force that day (default: current editions)")
         strip_question = field_validator("question")(not_empty)
 
     class AskRequest(_Question):
@@ -86,6 +88,7 @@ def _models(cfg: ServeConfig, max_chars: int):
         lang: Lang | None = None
         act: list[str] = Field(default_factory=list, max_length=50)
         include_repealed: bool = False
+        as_of: str | None = Field(default=None, description="ISO date YYYY-MM-DD: the law in force that day (default: current editions)")
 
     return AskRequest, AskQuery, SearchQuery
 
@@ -220,11 +223,11 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
     # ------------------------------------------------------------- endpoints
     @api.post("/ask", summary="Answer a question (the final state, as `lexkz ask --json`)")
     async def ask(body: AskRequest, request: Request):
-        engine.check_question(body.question, body.lang, body.mode, body.k or engine.default_k)
+        engine.check_question(body.question, body.lang, body.mode, body.k or engine.default_k, body.as_of)
         cancelled = threading.Event()
         final, version = await in_thread(request, lambda: engine.ask(
-            body.question, lang=body.lang, k=body.k, mode=body.mode, act_codes=body.act_codes, cancelled=cancelled),
-            cancelled)
+            body.question, lang=body.lang, k=body.k, mode=body.mode, act_codes=body.act_codes, cancelled=cancelled,
+            as_of=body.as_of), cancelled)
         request.state.log = _timing_note(final, version)
         return JSONResponse(final, headers={"X-Lexkz-Index-Version": str(version)})
 
@@ -232,7 +235,7 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
              description="Events: `node` ({node, update}) as each graph node finishes, `token` ({text}) "
                          "for generators that stream, then `final` (the final state) or `error` ({error, status}).")
     async def ask_stream(params: Annotated[AskQuery, Query()], request: Request):
-        engine.check_question(params.question, params.lang, params.mode, params.k or engine.default_k)
+        engine.check_question(params.question, params.lang, params.mode, params.k or engine.default_k, params.as_of)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         cancelled = threading.Event()
@@ -242,7 +245,7 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
 
         def work():
             return engine.ask(params.question, lang=params.lang, k=params.k, mode=params.mode,
-                              act_codes=params.act or None, cancelled=cancelled,
+                              act_codes=params.act or None, cancelled=cancelled, as_of=params.as_of,
                               on_update=lambda node, update: push("node", {"node": node, "update": _light(update)}),
                               on_text=lambda piece: push("token", {"text": piece}))
 
@@ -279,8 +282,11 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
 
     @api.get("/search", summary="Search articles (hits with snippets)")
     async def search(params: Annotated[SearchQuery, Query()], request: Request):
+        if params.as_of is not None:
+            params.as_of = parse_date(params.as_of, "as_of")  # 422 with the reason
         result = await in_thread(request, lambda: engine.search(
-            params.q, k=params.k or engine.default_k, lang=params.lang, act_codes=params.act, include_repealed=params.include_repealed))
+            params.q, k=params.k or engine.default_k, lang=params.lang, act_codes=params.act,
+            include_repealed=params.include_repealed, as_of=params.as_of))
         request.state.log = f"index=v{result['index_version']} hits={len(result['hits'])}"
         return result
 
@@ -291,6 +297,16 @@ def create_app(cfg: ServeConfig | None = None, gen_cfg=None, retrieval_cfg=None,
             raise HTTPException(404, f"no article {article_id!r} in index version {engine.live.version} "
                                      "(ids look like <act_code>/<number>/<rus|kaz>)")
         return found
+
+    @api.get("/history/{act}/{article}", summary="The versions of one article: dates, edition, amending act")
+    async def history(act: str, article: str, request: Request, lang: Literal["rus", "kaz"] = "rus",
+                      as_of: str | None = None):
+        return await in_thread(request, lambda: engine.history(act, article, lang, as_of))
+
+    @api.get("/diff/{act}/{article}", summary="Word-level diff of one article between two days")
+    async def diff(act: str, article: str, request: Request, lang: Literal["rus", "kaz"] = "rus",
+                   day_from: Annotated[str, Query(alias="from")] = ..., day_to: Annotated[str, Query(alias="to")] = ...):
+        return await in_thread(request, lambda: engine.diff(act, article, day_from, day_to, lang))
 
     @api.get("/index", summary="The index manifest summary, the generator in use and the request limits")
     async def index_summary(request: Request):

@@ -110,13 +110,13 @@ class Engine:
         self.queue.close()
 
     # ------------------------------------------------------------- answers
-    def check_question(self, question: str, lang: str | None, mode: str, k: int) -> None:
+    def check_question(self, question: str, lang: str | None, mode: str, k: int, as_of: str | None = None) -> None:
         """LexkzError (exit 2) for a question the graph would refuse, before any work starts."""
-        initial_state(question, lang, mode, k, None, self.gen_cfg)
+        initial_state(question, lang, mode, k, {"as_of": as_of} if as_of else None, self.gen_cfg)
 
     def ask(self, question: str, *, lang: str | None = None, k: int | None = None, mode: str = "rag",
             act_codes: list[str] | None = None, on_update=None, on_text=None,
-            cancelled: threading.Event | None = None) -> tuple[dict, int]:
+            cancelled: threading.Event | None = None, as_of: str | None = None) -> tuple[dict, int]:
         """Run the compiled ask graph for one question; the generate node goes through the
         shared queue. `on_update(node, update)` sees each node event, `on_text(piece)` the
         streamed text; a set `cancelled` stops the run at the next node (raises Cancelled).
@@ -134,17 +134,37 @@ class Engine:
 
         try:
             final = ask(question, lang=lang, mode=mode, k=k or self.default_k,
-                        filters={"act_codes": act_codes} if act_codes else None, context=ctx, on_update=update)
+                        filters={k: v for k, v in (("act_codes", act_codes), ("as_of", as_of)) if v} or None,
+                        context=ctx, on_update=update)
         finally:
             generator.close()
         return final, live.version
 
     def search(self, query: str, *, k: int, lang: str | None = None, act_codes: list[str] | None = None,
-               include_repealed: bool = False) -> dict:
+               include_repealed: bool = False, as_of: str | None = None) -> dict:
         live = self.live
         hits = live.retriever.retrieve(query, k=k, lang=lang, act_codes=act_codes or None,
-                                       include_repealed=include_repealed)
-        return {"query": query, "index_version": live.version, "hits": [h.to_dict() for h in hits]}
+                                       include_repealed=include_repealed, as_of=as_of)
+        out = {"query": query, "index_version": live.version, "hits": [h.to_dict() for h in hits]}
+        if as_of:
+            out["as_of"] = as_of
+            if not hits:
+                out["note"] = f"no article of the acts searched is in force on {as_of}: not in force on that date"
+        return out
+
+    def history(self, act_code: str, number: str, lang: str = "rus", as_of: str | None = None) -> dict:
+        from index.history import article_history
+
+        live = self.live
+        return {"act_code": act_code, "number": number, "lang": lang, "index_version": live.version,
+                "versions": article_history(live.index.articles, act_code, number, lang, as_of)}
+
+    def diff(self, act_code: str, number: str, day_from: str, day_to: str, lang: str = "rus") -> dict:
+        from index.history import article_diff
+
+        live = self.live
+        return {**article_diff(live.index.articles, act_code, number, lang, day_from, day_to),
+                "index_version": live.version}
 
     def article(self, article_id: str) -> dict | None:
         live = self.live
@@ -153,7 +173,8 @@ class Engine:
         if art is None:
             return None
         out = dataclasses.asdict(art)
-        other = [a for a in store.find(act_code=art.act_code, number=art.number) if a.id != art.id]
+        other = [a for a in store.find(act_code=art.act_code, number=art.number)
+                 if a.id != art.id and "@" not in a.id and a.lang != art.lang]
         out["links"] = {"adilet": art.url, "other_languages": {a.lang: a.id for a in other}}
         out["index_version"] = live.version
         return out

@@ -8,6 +8,7 @@ const I18N = {
     plumbing: "Генератор — крошечная случайная модель: это проверка конвейера, а не юридический ответ.",
     token: "Токен API", tab_ask: "Вопрос", tab_search: "Поиск статей",
     question_label: "Ваш вопрос (на русском или казахском)", ask: "Спросить", hint: "Ctrl+Enter — отправить",
+    as_of: "Право на дату", version: d => `(в ред. от ${d})`,
     answer: "Ответ", warnings: "Предупреждения", sources: "Источники", no_sources: "(ссылок на статьи нет)",
     search_label: "Слова для поиска", search: "Искать", article: n => `ст. ${n}`, open: "текст статьи",
     close: "скрыть", adilet: "adilet.zan.kz", meta: (v, n, g) => `Индекс: версия ${v}, статей ${n} · генератор: ${g}`,
@@ -25,6 +26,7 @@ const I18N = {
     plumbing: "Генератор — кішкентай кездейсоқ модель: бұл конвейерді тексеру, заңдық жауап емес.",
     token: "API токені", tab_ask: "Сұрақ", tab_search: "Баптарды іздеу",
     question_label: "Сұрағыңыз (орыс немесе қазақ тілінде)", ask: "Сұрау", hint: "Ctrl+Enter — жіберу",
+    as_of: "Күнге құқық", version: d => `(${d} редакциясы)`,
     answer: "Жауап", warnings: "Ескертулер", sources: "Дереккөздер", no_sources: "(баптарға сілтеме жоқ)",
     search_label: "Іздеу сөздері", search: "Іздеу", article: n => `${n}-бап`, open: "бап мәтіні",
     close: "жасыру", adilet: "adilet.zan.kz", meta: (v, n, g) => `Индекс: нұсқа ${v}, баптар ${n} · генератор: ${g}`,
@@ -118,7 +120,9 @@ async function ask(event) {
   $("warnings-box").hidden = true; $("no-sources").hidden = true; $("result").hidden = true;
   $("ask-button").disabled = true;
   try {
-    const resp = await api(`/api/ask/stream?${new URLSearchParams({ question })}`, { headers: { Accept: "text/event-stream" } });
+    const params = { question };
+    if ($("as-of").value) params.as_of = $("as-of").value;  // the law in force that day
+    const resp = await api(`/api/ask/stream?${new URLSearchParams(params)}`, { headers: { Accept: "text/event-stream" } });
     await readEvents(resp, onEvent);
   } catch (e) {
     $("progress").replaceChildren();
@@ -180,7 +184,8 @@ function showFinal(final) {
 
 function sourceItem(s) {
   const point = s.point ? `${s.point} ` : "";
-  const label = `${s.act_title || s.act_code}, ${point}${t("article")(s.number)}${s.title ? ". " + s.title : ""}`;
+  const label = `${s.act_title || s.act_code}, ${point}${t("article")(s.number)}${s.title ? ". " + s.title : ""}` +
+    (s.valid_from ? " " + t("version")(s.valid_from) : "");
   return articleItem(s.article_id, label, s.status, s.url, s.point, null, s.n);
 }
 
@@ -245,10 +250,13 @@ async function search(event) {
   showError($("search-error"), "");
   $("hits").replaceChildren();
   try {
-    const body = await (await api(`/api/search?${new URLSearchParams({ q })}`)).json();
-    if (!body.hits.length) { $("hits").append(el("li", {}, t("no_hits"))); return; }
+    const params = { q };
+    if ($("search-as-of").value) params.as_of = $("search-as-of").value;
+    const body = await (await api(`/api/search?${new URLSearchParams(params)}`)).json();
+    if (!body.hits.length) { $("hits").append(el("li", {}, t("no_hits") + (body.note ? " " + body.note : ""))); return; }
     $("hits").replaceChildren(...body.hits.map(h => articleItem(
-      h.article_id, `${h.act_title}, ${t("article")(h.number)}${h.title ? ". " + h.title : ""}`,
+      h.article_id, `${h.act_title}, ${t("article")(h.number)}${h.title ? ". " + h.title : ""}` +
+        (params.as_of && h.valid_from ? " " + t("version")(h.valid_from) : ""),
       h.status, h.url, null, h.snippet)));
   } catch (e) {
     showError($("search-error"), e.message);
