@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import os
 import platform
 import sys
@@ -45,9 +46,9 @@ def link_corpus(src: Path, dst: Path, with_versions: bool) -> Path:
     dst.mkdir(parents=True)
     for p in sorted(src.iterdir()):
         if p.is_dir() and not p.name.startswith((".", "_")):
-            (dst / p.name).symlink_to(p.resolve(), target_is_directory=True)
+            shutil.copytree(p, dst / p.name)  # copies: corpus symlinks are never followed
     if with_versions and (src / "_versions").is_dir():
-        (dst / "_versions").symlink_to((src / "_versions").resolve(), target_is_directory=True)
+        shutil.copytree(src / "_versions", dst / "_versions")
     return dst
 
 

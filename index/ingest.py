@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.article import Article, article_id
-from index.gitsafe import differs_from_head, head_commit, tracked_blobs
+from index.gitsafe import GitError, differs_from_head, head_commit, run_git, tracked_blobs
 from lexkz.common import sha256_file, sha256_text
 from lexkz.errors import LexkzError
 
@@ -632,9 +632,14 @@ def git_editions(root: Path, act: Act, langs: tuple[str, ...], warnings: list[st
 
 
 def _git_raw(root: Path, *args: str) -> str | None:
-    """Like _git but keeps the output exactly (no strip)."""
+    """stdout of `git ARGS` in `root`, exactly, run with the safe settings (index.gitsafe: the
+    folder's git config runs nothing); None when git fails."""
     try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+        return run_git(list(args), cwd=root)
+    except GitError:
         return None
-    return out.stdout.decode("utf-8") if out.returncode == 0 else None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    out = _git_raw(root, *args)
+    return None if out is None else out.strip()

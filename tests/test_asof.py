@@ -50,9 +50,8 @@ def link_constitutions(shared: Path, root: Path) -> Path:
     for code in (OLD, NEW):
         if not (shared / code).is_dir() or not (shared / "_versions" / OLD).is_dir():
             pytest.skip(f"{code} or _versions/{OLD} missing from the real corpus at {shared}")
-        (root / code).symlink_to(shared / code, target_is_directory=True)
-    (root / "_versions").mkdir()
-    (root / "_versions" / OLD).symlink_to(shared / "_versions" / OLD, target_is_directory=True)
+        shutil.copytree(shared / code, root / code)  # copies: corpus symlinks are never followed
+    shutil.copytree(shared / "_versions" / OLD, root / "_versions" / OLD)
     return root
 
 
@@ -246,7 +245,7 @@ def _own_copy(const, tmp_path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for code in (OLD, NEW):
-        (corpus / code).symlink_to((const["corpus"] / code).resolve(), target_is_directory=True)
+        shutil.copytree(const["corpus"] / code, corpus / code)
     shutil.copytree((const["corpus"] / "_versions" / OLD).resolve(), corpus / "_versions" / OLD)
     return corpus
 
