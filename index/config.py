@@ -38,7 +38,7 @@ class IndexConfig:
     chunk_chars: int = field(default=1200, metadata={"help": "long articles are split into passages of at most about this many characters"})
     chunk_overlap: int = field(default=150, metadata={"help": "characters of the previous passage repeated at the start of the next one"})
     dense_strip_footnotes: bool = field(default=True, metadata={"help": "leave amendment footnotes (Сноска. / Ескерту.) out of the text that is embedded; BM25 and the stored text keep them"})
-    dense_max_passages: int = field(default=0, metadata={"help": "embed at most this many passages of each article, from its start (0 = all); BM25 indexes every passage"})
+    dense_max_passages: int = field(default=1, metadata={"help": "embed at most this many passages of each article, from its start (0 = all); BM25 indexes every passage. 1 keeps a full build of the shared corpus with e5-small near 10 minutes on 2 cores at a measured cost of 2 of 78 dev questions at R@1 and none at R@10 (bench/bench_retrieval_quality.py --dense-cap)"})
     batch_size: int = field(default=32, metadata={"help": "passages per embedding batch"})
     keep_versions: int = field(default=2, metadata={"help": "index versions kept on disk: the live one and the ones it replaced "
                                                             "(at least 2, so the previous version is always there to restore)"})

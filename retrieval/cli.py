@@ -47,7 +47,7 @@ def register(subparsers) -> None:
 
 
 def cmd_search(args) -> int:
-    from retrieval.hybrid import NOT_SEARCHABLE_NOTE, HybridRetriever, searchable
+    from retrieval.hybrid import HybridRetriever
 
     if (args.query is None) == (args.queries is None):
         raise LexkzError("give either a query or --queries FILE.jsonl, e.g. lexkz search \"трудовой договор\"")
@@ -65,8 +65,9 @@ def cmd_search(args) -> int:
     if args.json:
         print(json.dumps([h.to_dict(with_text=args.with_text) for h in hits], ensure_ascii=False, indent=2))
         return 0
-    if not searchable(args.query):
-        print(f"no hits: {NOT_SEARCHABLE_NOTE}")
+    note = None if hits else retriever.empty_note(args.query)
+    if note:
+        print(f"no hits: {note}")
     elif not hits and args.as_of:
         print(f"no hits: no article of the acts searched is in force on {args.as_of} in this index "
               f"(not in force on that date: the act was not yet in force, already repealed, or the corpus lacks "
@@ -81,7 +82,6 @@ def _search_many(retriever, args) -> int:
     from pathlib import Path
 
     from lexkz.common import read_jsonl
-    from retrieval.hybrid import NOT_SEARCHABLE_NOTE, searchable
 
     path = Path(args.queries)
     if not path.is_file():
@@ -105,8 +105,9 @@ def _search_many(retriever, args) -> int:
             continue
         row = {"id": obj.get("id", line_no), "question": question,
                "hits": [h.to_dict(with_text=args.with_text) for h in hits]}
-        if not searchable(question):
-            row["note"] = NOT_SEARCHABLE_NOTE
+        note = None if hits else retriever.empty_note(question)
+        if note:
+            row["note"] = note
         print(json.dumps(row, ensure_ascii=False), flush=True)
     if bad:
         raise LexkzError(f"{bad} line(s) of {path} could not be searched (see the error lines above)", 2)

@@ -10,8 +10,9 @@ article (its best passage, max score). The fused score of an article is
 (a list the article is missing from adds nothing); the weights are chosen by the question's
 language (`RetrievalConfig.weights`: Kazakh questions lean on the cross-lingual dense side, as
 BM25 cannot match Kazakh words in acts that have only Russian text). A question with no word
-or number (punctuation, emoji) gets no hits; when BM25 finds nothing, dense hits below
-`min_dense_score` are dropped rather than presented as context. Filters (language, act codes, repealed
+or number (punctuation, emoji) gets no hits, and neither does one none of whose words occurs
+anywhere in the index (SQL, code, gibberish: `require_word_match`), since the dense side
+always has nearest neighbours. Filters (language, act codes, repealed
 acts left out unless `include_repealed`) apply to the candidates; when they leave too few,
 the search is repeated restricted to the allowed passages, so a narrow filter still gets k
 hits. An optional cross-encoder (`cfg.reranker`) rescores the top `rerank_top` articles and
@@ -53,6 +54,8 @@ def searchable(query: str) -> bool:
     return any(any(ch.isalnum() for ch in tok) for tok in tokenize(query))
 
 
+NO_WORD_INDEXED_NOTE = ("no word of the question occurs in the indexed law (code, SQL or text in another "
+                        "language?): no article is returned rather than unrelated ones")
 NOT_SEARCHABLE_NOTE = ("the question holds no word or number to search for (only punctuation, emoji or "
                        "symbols): no article is returned")
 
@@ -209,14 +212,14 @@ class HybridRetriever:
 
         if not searchable(query):  # punctuation, emoji, symbols: nothing to search for
             return []
+        if mode == "hybrid" and cfg.require_word_match and not self._any_word_indexed(query):
+            return []  # no word of the question is in the law: dense neighbours would be noise
         if mode == "hybrid" and self.cfg.parallel:  # FTS5 (SQLite) and the query embedding both release the GIL
             dense_job = _pool().submit(self._dense, query, key, need)
             lex, den = self._lexical(query, key, need), dense_job.result()
         else:
             lex = self._lexical(query, key, need) if mode in ("hybrid", "lexical") else []
             den = self._dense(query, key, need) if mode in ("hybrid", "dense") else []
-        if not lex and cfg.min_dense_score > 0:  # no word of the question occurs: only close dense hits count
-            den = [d for d in den if d[1] >= cfg.min_dense_score]
         fused = self._fuse(lex, den, mode, cfg.weights(detect_lang(query)))[:need]
         hits = self._hits(query, fused, lang, as_of)
         if cfg.reranker and hits:
@@ -257,6 +260,21 @@ class HybridRetriever:
                 if not allowed:
                     return []
             n *= 4
+
+    def empty_note(self, query: str) -> str | None:
+        """Why `query` gets no hits whatever the filters, or None: no word or number at all, or
+        none of its words in the indexed law."""
+        if not searchable(query):
+            return NOT_SEARCHABLE_NOTE
+        if self.cfg.require_word_match and not self._any_word_indexed(query):
+            return NO_WORD_INDEXED_NOTE
+        return None
+
+    def _any_word_indexed(self, query: str) -> bool:
+        """Whether any word of `query` occurs in the indexed text, in any language and act
+        (filters aside: a Kazakh question over Russian text still counts as a question). Words
+        with letters decide when there are any: numbers alone ("WHERE 1=1") do not make a question."""
+        return self.index.lexical.knows_a_word_of(query)
 
     def _lexical(self, query, key, need):
         lexical = self.index.lexical

@@ -135,6 +135,17 @@ class FtsLexical:
             self._df = dict(self._rows("SELECT term, doc FROM temp.vocab"))
         return self._df
 
+    def knows_a_word_of(self, query: str) -> bool:
+        """Whether a word of `query` (its letter-bearing tokens when it has any: numbers alone do
+        not make a question) is in the vocabulary, analysed as Russian or as Kazakh."""
+        df = self.doc_freq()
+        for lang in ("rus", "kaz"):
+            tokens = analyze(query, lang)
+            words = [t for t in tokens if any(ch.isalpha() for ch in t)] or tokens
+            if any(t in df for t in words):
+                return True
+        return False
+
     def _rare_enough(self, tokens: list[str]) -> list[str]:
         if self.max_df_share >= 1:
             return tokens

@@ -54,8 +54,10 @@ def test_fusion_weights_change_the_order(hashing_index):
     dense_only = HybridRetriever(hashing_index, RetrievalConfig(lexical_weight=0.0, dense_weight=1.0))
     assert ids(lexical_only.retrieve(q, k=3))[:len(lex_order)] == lex_order
     assert ids(dense_only.retrieve(q, k=3)) == dense_order
-    fused = HybridRetriever(hashing_index, RetrievalConfig(lexical_weight=1.0, dense_weight=1.0)).retrieve(q, k=3)
+    fused = HybridRetriever(hashing_index, RetrievalConfig(lexical_weight=1.0, dense_weight=1.0, rrf_k=60)).retrieve(q, k=3)
     assert fused[0].score_parts["rrf"] == pytest.approx(1 / 61 + 1 / 61)
+    default = HybridRetriever(hashing_index).retrieve(q, k=3)  # rrf_k 20 by default
+    assert default[0].score_parts["rrf"] == pytest.approx(1 / 21 + 1 / 21)
 
 
 def test_language_and_act_filters(retriever):
@@ -183,6 +185,8 @@ def test_multilingual_e5_finds_the_russian_article_from_a_kazakh_question(fixtur
     assert dense[0].article_id == f"{LABOUR}/88/rus"
     assert r.retrieve(question, k=3, lang="rus", mode="lexical") == []  # no Kazakh word occurs in Russian text
     assert r.retrieve(question, k=3, lang="rus")[0].article_id == f"{LABOUR}/88/rus"
+    assert r.retrieve("'; DROP TABLE articles; --", k=3) == []  # dense alone would return its nearest articles
+    assert r.retrieve("'; DROP TABLE articles; --", k=3, mode="dense")  # ... as it does when asked for
     hits = r.retrieve("Какие сроки удовлетворения требований потребителя?", k=5)
     assert hits[0].article_id == f"{CONSUMER}/31/rus"
     assert len({h.article_id for h in hits}) == len(hits) == 5  # k distinct articles, never passages

@@ -20,7 +20,7 @@ from lexkz.cli import main
 from retrieval.embedders import get_embedder
 from tests.fixture_corpus import ACTS, CONSUMER, LABOUR, OLD_CONST, write_fixture_corpus
 
-CFG = IndexConfig(embedding="hashing:256")
+CFG = IndexConfig(embedding="hashing:256", dense_max_passages=0)  # every passage embedded: the update must match a rebuild passage by passage
 
 QUERIES = [
     "право на жизнь",
