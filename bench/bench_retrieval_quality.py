@@ -48,7 +48,7 @@ from lexkz.common import default_corpus_dir, read_jsonl  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CUTS = (1, 5, 10, 50)
-OLD_DEFAULT = {"lexical_weight": 3.0, "dense_weight": 1.0, "kaz_lexical_weight": 3.0, "kaz_dense_weight": 1.0,
+OLD_DEFAULT = {"lexical_weight": 3.0, "dense_weight": 1.0, "kaz_lexical_weight": 3.0, "kaz_dense_weight": 1.0, "rrf_k": 60,
                "query_max_tokens": 64}
 
 
