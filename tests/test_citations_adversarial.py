@@ -139,7 +139,10 @@ def cite_ctx(tmp_path_factory):
     corpus = write_fixture_corpus(tmp_path_factory.mktemp("citation_corpus"), ACTS)
     index_dir = tmp_path_factory.mktemp("citation_index") / "index"
     build_index(corpus, index_dir, IndexConfig(embedding="hashing:256"), progress=False)
-    return make_context(index_dir, GenerationConfig(), "rag")
+    # the fusion the scripted answers' [n] markers were written against (verification is under test, not ranking)
+    from retrieval.config import RetrievalConfig
+
+    return make_context(index_dir, GenerationConfig(), "rag", retrieval_cfg=RetrievalConfig(rrf_k=60, kaz_dense_weight=1.0))
 
 
 def run_answer(ctx, question, answer, k=2):
