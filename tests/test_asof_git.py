@@ -14,7 +14,7 @@ from index.asof import AsOfStore
 from index.store import open_index
 from lexkz.cli import main
 from retrieval.hybrid import HybridRetriever
-from tests.test_sync import git
+from tests.test_sync import git, publish
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -55,11 +55,7 @@ def upstream(tmp_path):
     work.mkdir()
     git("init", "-q", "-b", "main", cwd=work)
     write_version(work, *VERSIONS[0])
-    remotes = tmp_path / "remotes"
-    remotes.mkdir()
-    git("clone", "-q", "--bare", str(work), str(remotes / "codes.git"))
-    git("remote", "add", "origin", str(remotes / "codes.git"), cwd=work)
-    return work, f"file://{remotes}/{{scope}}.git"
+    return work, publish(work, tmp_path / "remotes")
 
 
 def test_four_commits_index_every_version(upstream, tmp_path, capsys):

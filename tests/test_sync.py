@@ -35,11 +35,15 @@ def upstream(tmp_path):
     write_upstream_act(work)
     git("add", "-A", cwd=work)
     git("commit", "-q", "-m", "first edition", cwd=work)
-    remotes = tmp_path / "remotes"
+    return work, publish(work, tmp_path / "remotes")
+
+
+def publish(work, remotes) -> str:
+    """Push `work` to a bare `remotes/codes.git` (its origin); returns the sync URL template."""
     remotes.mkdir()
     git("clone", "-q", "--bare", str(work), str(remotes / "codes.git"))
     git("remote", "add", "origin", str(remotes / "codes.git"), cwd=work)
-    return work, f"file://{remotes}/{{scope}}.git"
+    return f"file://{remotes}/{{scope}}.git"
 
 
 def test_sync_then_update_moves_index_to_new_commit(upstream, tmp_path, capsys):
