@@ -5,7 +5,7 @@ It reads the numbered context blocks back from the prompt (`graph.prompts.parse_
 leads with the point or sentence of the top article that best answers the question
 (`retrieval.sentences.best_units`), then quotes the best sentences of each top block, e.g.
 
-    «Работникам предоставляется ...» [1]
+    [1] Трудовой кодекс ..., ст. 88. ...: «Работникам предоставляется ...»
 
     Ответ составлен из дословных выдержек найденных статей (без языковой модели):
 
@@ -62,7 +62,7 @@ class ExtractiveGenerator:
         lead = best_units(blocks[0]["text"], question, 1)
         if not lead:
             return NO_CONTEXT[lang]
-        parts = [f"{_quote(lead[0][1])} [{blocks[0]['n']}]", INTRO[lang]]  # the best point of the top article first
+        parts = [f"[{blocks[0]['n']}] {blocks[0]['header']}: {_quote(lead[0][1])}", INTRO[lang]]  # the best point of the top article first (marker first: the quote is its text)
         for block in blocks[: self.cfg.extractive_articles]:
             quotes = best_sentences(block["text"], question, self.cfg.extractive_sentences)
             if block is blocks[0]:
