@@ -15,6 +15,7 @@ Overrides for it come as a dict: `{"retrieval": {"k": 3}}`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import tomllib
@@ -116,8 +117,6 @@ def add_field_flags(parser, cls: type, names: dict[str, tuple[str, ...] | None] 
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         kwargs: dict[str, Any] = {"dest": f"{cls.__name__}__{name}", "default": None, "help": f.metadata.get("help", "")}
         if isinstance(default, bool):
-            import argparse
-
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, list):
             kwargs["nargs"] = "+"
