@@ -32,6 +32,7 @@ import unicodedata
 from collections import Counter
 from typing import Iterable, Sequence
 
+from graph.citations import STATUSES
 from retrieval.text import fold_for_comparison, stem_kaz, stem_rus
 
 # ----------------------------------------------------------------------------- text
@@ -316,8 +317,7 @@ def _gold_set(gold: Iterable[tuple[str | None, str | None]]) -> set[tuple[str, s
     return {(str(a), str(n)) for a, n in gold if a and n}
 
 
-CITATION_STATUSES = ("supported", "wrong_act", "no_such_point", "not_supported", "in_corpus_not_retrieved",
-                     "invented", "unresolved")  # graph.citations.STATUSES
+CITATION_STATUSES = STATUSES  # the verifier's statuses (graph.citations), one rate each
 
 
 def citation_status_rates(statuses: Sequence[str | None]) -> dict[str, float | None]:

@@ -51,6 +51,7 @@ from retrieval.text import detect_lang, stem_kaz, stem_rus
 STATUSES = ("supported", "wrong_act", "no_such_point", "not_supported", "in_corpus_not_retrieved",
             "invented", "unresolved")
 ARTICLE_STATUSES = ("supported", "no_such_point", "not_supported", "in_corpus_not_retrieved")  # article found
+FAILED_STATUSES = frozenset({"invented", "wrong_act", "not_supported", "no_such_point"})  # worth one regeneration
 MAX_RANGE = 30
 MAX_REFERENCES = 3000  # per answer; the rest of an absurd answer is not parsed
 MAX_NUMBER_DIGITS = 7

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 
-from graph.citations import ARTICLE_STATUSES, support_embedder, verify_citations_in
+from graph.citations import ARTICLE_STATUSES, FAILED_STATUSES, support_embedder, verify_citations_in
 from graph.config import GenerationConfig
 from graph.prompts import build_messages, prompt_id, retry_note
 from graph.state import AskContext, AskState
@@ -104,8 +104,6 @@ def _lang(state: AskState) -> str:
     return state.get("lang") or detect_lang(state["question"])
 
 
-# Citation statuses that make the answer worth one more try (graph.citations decides them).
-FAILED_STATUSES = frozenset({"invented", "wrong_act", "not_supported", "no_such_point"})
 
 
 # ------------------------------------------------------------------ nodes
